@@ -1,0 +1,191 @@
+//! Element types of stored tensors and their byte layout.
+
+use std::fmt;
+
+/// How a tensor's elements are stored.
+///
+/// Names follow the spelling of SafeTensors and GGUF (`F32`, `BF16`, `F8_E4M3`, `Q4_K`, ...).
+/// Block types (quantized formats) encode `block_elems()` elements in `block_bytes()` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DType {
+    /// IEEE binary64.
+    F64,
+    /// IEEE binary32.
+    F32,
+    /// IEEE binary16.
+    F16,
+    /// bfloat16 (upper half of a binary32).
+    BF16,
+    /// 8-bit float, 4 exponent bits, 3 mantissa bits, no infinities (`float8_e4m3fn`).
+    F8E4M3,
+    /// 8-bit float, 5 exponent bits, 2 mantissa bits, IEEE-like (`float8_e5m2`).
+    F8E5M2,
+    /// Signed 8-bit integer.
+    I8,
+    /// Signed 16-bit integer.
+    I16,
+    /// Signed 32-bit integer.
+    I32,
+    /// Signed 64-bit integer.
+    I64,
+    /// Unsigned 8-bit integer.
+    U8,
+    /// Unsigned 16-bit integer.
+    U16,
+    /// Unsigned 32-bit integer.
+    U32,
+    /// Unsigned 64-bit integer.
+    U64,
+    /// One byte per element, zero is false and anything else true.
+    Bool,
+    /// A type this crate lists but cannot decode (for example a GGUF type id from a fork):
+    /// such tensors can only be compared by their raw bytes.
+    Opaque {
+        /// The format's own type id.
+        id: u32,
+        /// Bytes per block, if known (`0` when unknown).
+        block_bytes: u32,
+        /// Elements per block, if known (`0` when unknown).
+        block_elems: u32,
+    },
+}
+
+/// What the values of a dtype are, for deciding how to compare them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Real numbers (floats and quantized types): compared with float metrics.
+    Float,
+    /// Integers and booleans: compared exactly.
+    Integer,
+    /// Not decodable: compared by raw bytes only.
+    Opaque,
+}
+
+/// Byte order of multi-byte fields inside stored tensor data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ByteOrder {
+    /// Little-endian (every format's default).
+    #[default]
+    Little,
+    /// Big-endian (some GGUF files).
+    Big,
+}
+
+impl DType {
+    /// Every dtype SafeTensors can hold that this crate decodes, for tests and docs.
+    pub const SAFETENSORS: [DType; 15] = [
+        DType::F64,
+        DType::F32,
+        DType::F16,
+        DType::BF16,
+        DType::F8E4M3,
+        DType::F8E5M2,
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::U8,
+        DType::U16,
+        DType::U32,
+        DType::U64,
+        DType::Bool,
+    ];
+
+    /// The upper-case name as SafeTensors / GGUF spell it.
+    pub fn name(self) -> String {
+        let s = match self {
+            DType::F64 => "F64",
+            DType::F32 => "F32",
+            DType::F16 => "F16",
+            DType::BF16 => "BF16",
+            DType::F8E4M3 => "F8_E4M3",
+            DType::F8E5M2 => "F8_E5M2",
+            DType::I8 => "I8",
+            DType::I16 => "I16",
+            DType::I32 => "I32",
+            DType::I64 => "I64",
+            DType::U8 => "U8",
+            DType::U16 => "U16",
+            DType::U32 => "U32",
+            DType::U64 => "U64",
+            DType::Bool => "BOOL",
+            DType::Opaque { id, .. } => return format!("GGML_TYPE_{id}"),
+        };
+        s.to_string()
+    }
+
+    /// Elements per storage block (1 for plain scalar types).
+    pub fn block_elems(self) -> usize {
+        match self {
+            DType::Opaque { block_elems, .. } => block_elems.max(1) as usize,
+            _ => 1,
+        }
+    }
+
+    /// Bytes per storage block (the element size for plain scalar types).
+    pub fn block_bytes(self) -> usize {
+        match self {
+            DType::F64 | DType::I64 | DType::U64 => 8,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
+            DType::F8E4M3 | DType::F8E5M2 | DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::Opaque { block_bytes, .. } => block_bytes as usize,
+        }
+    }
+
+    /// How values of this type are compared.
+    pub fn kind(self) -> ValueKind {
+        match self {
+            DType::F64 | DType::F32 | DType::F16 | DType::BF16 | DType::F8E4M3 | DType::F8E5M2 => {
+                ValueKind::Float
+            }
+            DType::I8
+            | DType::I16
+            | DType::I32
+            | DType::I64
+            | DType::U8
+            | DType::U16
+            | DType::U32
+            | DType::U64
+            | DType::Bool => ValueKind::Integer,
+            DType::Opaque { .. } => ValueKind::Opaque,
+        }
+    }
+
+    /// Bytes needed to store `elems` elements, or `None` if `elems` is not a whole number of
+    /// blocks, the block size is unknown, or the size overflows.
+    pub fn storage_bytes(self, elems: u64) -> Option<u64> {
+        let be = self.block_elems() as u64;
+        let bb = self.block_bytes() as u64;
+        if bb == 0 || elems % be != 0 {
+            return None;
+        }
+        (elems / be).checked_mul(bb)
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_bytes_checks_blocks_and_overflow() {
+        assert_eq!(DType::F32.storage_bytes(3), Some(12));
+        assert_eq!(DType::F64.storage_bytes(u64::MAX), None);
+        let q = DType::Opaque {
+            id: 99,
+            block_bytes: 18,
+            block_elems: 32,
+        };
+        assert_eq!(q.storage_bytes(64), Some(36));
+        assert_eq!(q.storage_bytes(33), None);
+        assert_eq!(q.name(), "GGML_TYPE_99");
+    }
+}

@@ -1,0 +1,77 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while opening, validating or decoding a model file.
+///
+/// Messages are lowercase, one line, and name the file or tensor concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The operating system refused to open, stat or map a file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file's first bytes match no supported format.
+    #[error("{}: unrecognised file format ({detail})", path.display())]
+    UnknownFormat {
+        /// The file concerned.
+        path: PathBuf,
+        /// What was seen instead of a known magic.
+        detail: String,
+    },
+    /// The file is of a known format this build cannot read (yet).
+    #[error("{}: {detail}", path.display())]
+    Unsupported {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is unsupported.
+        detail: String,
+    },
+    /// The file is structurally invalid: truncated, inconsistent, or out of bounds.
+    #[error("{}: malformed {format} file: {detail}", path.display())]
+    Malformed {
+        /// The file concerned.
+        path: PathBuf,
+        /// Format name (`safetensors`, `gguf`, `apr`).
+        format: &'static str,
+        /// What is wrong, with offsets and sizes where known.
+        detail: String,
+    },
+    /// A tensor cannot be decoded to numbers (unknown or raw-only dtype, bad range).
+    #[error("tensor `{tensor}`: {detail}")]
+    Decode {
+        /// Tensor name.
+        tensor: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn malformed(
+        path: impl Into<PathBuf>,
+        format: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Error::Malformed {
+            path: path.into(),
+            format,
+            detail: detail.into(),
+        }
+    }
+}

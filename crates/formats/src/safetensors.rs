@@ -1,0 +1,236 @@
+//! SafeTensors: single files, and sharded checkpoints described by a `*.safetensors.index.json`.
+//!
+//! Header validation is delegated to the `safetensors` crate (header length bound of 100 MB,
+//! UTF-8 JSON, offsets contiguous from zero with no gaps or overlaps, byte sizes equal to
+//! shape × dtype size, the data section exactly covered). Shard indexes are validated here:
+//! every shard path stays inside the index's directory, and every indexed tensor exists in its
+//! shard.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Component, Path, PathBuf};
+
+use ::safetensors::tensor::{Dtype, SafeTensors};
+
+use crate::dtype::{ByteOrder, DType};
+use crate::error::{Error, Result};
+use crate::mmap::Storage;
+use crate::model::{Format, MetaValue, Model, TensorInfo};
+
+const FORMAT: &str = "safetensors";
+
+/// Largest shard index accepted (`*.safetensors.index.json`); real ones are well under 1 MB.
+const MAX_INDEX_BYTES: u64 = 64 << 20;
+
+fn dtype_of(path: &Path, name: &str, d: Dtype) -> Result<DType> {
+    Ok(match d {
+        Dtype::BOOL => DType::Bool,
+        Dtype::U8 => DType::U8,
+        Dtype::I8 => DType::I8,
+        Dtype::F8_E5M2 => DType::F8E5M2,
+        Dtype::F8_E4M3 => DType::F8E4M3,
+        Dtype::I16 => DType::I16,
+        Dtype::U16 => DType::U16,
+        Dtype::F16 => DType::F16,
+        Dtype::BF16 => DType::BF16,
+        Dtype::I32 => DType::I32,
+        Dtype::U32 => DType::U32,
+        Dtype::F32 => DType::F32,
+        Dtype::F64 => DType::F64,
+        Dtype::I64 => DType::I64,
+        Dtype::U64 => DType::U64,
+        other => {
+            return Err(Error::Unsupported {
+                path: path.into(),
+                detail: format!(
+                    "tensor `{name}` has dtype {other:?}, which modeldiff cannot decode"
+                ),
+            })
+        }
+    })
+}
+
+/// Parses and validates one SafeTensors file held in `storages[storage]`.
+fn parse(
+    path: &Path,
+    bytes: &[u8],
+    storage: usize,
+) -> Result<(Vec<TensorInfo>, Option<HashMap<String, String>>, usize)> {
+    let (n, md) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| Error::malformed(path, FORMAT, e.to_string()))?;
+    let data_start = 8 + n;
+    let mut tensors = Vec::new();
+    for name in md.offset_keys() {
+        let info = md.info(&name).expect("offset_keys lists known tensors");
+        let dtype = dtype_of(path, &name, info.dtype)?;
+        let (s, e) = info.data_offsets;
+        let shape = info.shape.iter().map(|&d| d as u64).collect();
+        // `read_metadata` proved data_start + e == bytes.len() for the last tensor and that
+        // offsets are contiguous, so every range is in bounds.
+        tensors.push(TensorInfo::new(
+            name,
+            dtype,
+            shape,
+            ByteOrder::Little,
+            (data_start + s) as u64,
+            storage,
+            data_start + s,
+            e - s,
+        ));
+    }
+    Ok((tensors, md.metadata().clone(), n))
+}
+
+fn sorted_meta(m: Option<HashMap<String, String>>) -> Vec<(String, MetaValue)> {
+    let sorted: BTreeMap<_, _> = m.unwrap_or_default().into_iter().collect();
+    sorted
+        .into_iter()
+        .map(|(k, v)| (k, MetaValue::Str(v)))
+        .collect()
+}
+
+/// Opens a single `.safetensors` file.
+pub(crate) fn open_file(path: &Path) -> Result<Model> {
+    let storage = Storage::map(path)?;
+    let (tensors, meta, header) = parse(path, storage.bytes(), 0)?;
+    let props = vec![("header_bytes".to_string(), header.to_string())];
+    Model::new(
+        path.into(),
+        Format::SafeTensors,
+        tensors,
+        vec![storage],
+        sorted_meta(meta),
+        props,
+    )
+}
+
+/// Opens a directory holding one `*.safetensors.index.json`, or else exactly one `.safetensors`.
+pub(crate) fn open_dir(dir: &Path) -> Result<Model> {
+    let mut indexes = Vec::new();
+    let mut singles = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let p = entry.map_err(|e| Error::io(dir, e))?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.ends_with(".safetensors.index.json") {
+            indexes.push(p);
+        } else if name.ends_with(".safetensors") {
+            singles.push(p);
+        }
+    }
+    match (indexes.len(), singles.len()) {
+        (1, _) => open_index(&indexes[0]),
+        (0, 1) => open_file(&singles[0]),
+        (0, 0) => Err(Error::UnknownFormat {
+            path: dir.into(),
+            detail: "directory holds no *.safetensors.index.json and no .safetensors file".into(),
+        }),
+        (0, n) => Err(Error::Unsupported {
+            path: dir.into(),
+            detail: format!("directory holds {n} .safetensors files but no index; name one file"),
+        }),
+        (n, _) => Err(Error::Unsupported {
+            path: dir.into(),
+            detail: format!("directory holds {n} *.safetensors.index.json files; name one"),
+        }),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Index {
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    weight_map: BTreeMap<String, String>,
+}
+
+/// Checks that `rel` is a plain relative path (no root, no `..`) and resolves inside `dir`.
+fn shard_path(index: &Path, dir: &Path, rel: &str) -> Result<PathBuf> {
+    let p = Path::new(rel);
+    let plain = !rel.is_empty()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !plain {
+        return Err(Error::malformed(
+            index,
+            FORMAT,
+            format!("shard path `{rel}` must be relative and stay inside the index's directory"),
+        ));
+    }
+    let full = dir.join(p);
+    let canon = full.canonicalize().map_err(|e| Error::io(&full, e))?;
+    let canon_dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    if !canon.starts_with(&canon_dir) {
+        return Err(Error::malformed(
+            index,
+            FORMAT,
+            format!("shard path `{rel}` resolves outside the index's directory"),
+        ));
+    }
+    Ok(full)
+}
+
+/// Opens a sharded checkpoint from its `*.safetensors.index.json`.
+pub(crate) fn open_index(index: &Path) -> Result<Model> {
+    let len = std::fs::metadata(index)
+        .map_err(|e| Error::io(index, e))?
+        .len();
+    if len > MAX_INDEX_BYTES {
+        return Err(Error::malformed(
+            index,
+            FORMAT,
+            format!("index is {len} bytes, more than the {MAX_INDEX_BYTES} accepted"),
+        ));
+    }
+    let text = std::fs::read(index).map_err(|e| Error::io(index, e))?;
+    let idx: Index = serde_json::from_slice(&text)
+        .map_err(|e| Error::malformed(index, FORMAT, format!("shard index is not valid: {e}")))?;
+    let dir = index
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+
+    // Shards in name order; each is mapped and validated once.
+    let mut shard_names: Vec<&String> = idx.weight_map.values().collect();
+    shard_names.sort();
+    shard_names.dedup();
+    let mut storages = Vec::with_capacity(shard_names.len());
+    let mut by_shard: HashMap<&str, HashMap<String, TensorInfo>> = HashMap::new();
+    for (si, rel) in shard_names.iter().enumerate() {
+        let p = shard_path(index, dir, rel)?;
+        let storage = Storage::map(&p)?;
+        let (tensors, _, _) = parse(&p, storage.bytes(), si)?;
+        by_shard.insert(
+            rel.as_str(),
+            tensors.into_iter().map(|t| (t.name.clone(), t)).collect(),
+        );
+        storages.push(storage);
+    }
+    let mut tensors = Vec::with_capacity(idx.weight_map.len());
+    for (name, rel) in &idx.weight_map {
+        let t = by_shard
+            .get_mut(rel.as_str())
+            .and_then(|m| m.remove(name))
+            .ok_or_else(|| {
+                Error::malformed(
+                    index,
+                    FORMAT,
+                    format!("tensor `{name}` is listed in shard `{rel}` but is not in it"),
+                )
+            })?;
+        tensors.push(t);
+    }
+    tensors.sort_by_key(|t| (t.storage, t.start));
+    let meta = idx
+        .metadata
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, MetaValue::Json(v)))
+        .collect();
+    let props = vec![("shards".to_string(), storages.len().to_string())];
+    Model::new(
+        index.into(),
+        Format::SafeTensors,
+        tensors,
+        storages,
+        meta,
+        props,
+    )
+}

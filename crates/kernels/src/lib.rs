@@ -1,0 +1,103 @@
+//! Accurate difference metrics over pairs of `f32` slices, dispatched at run time to the best
+//! SIMD implementation the CPU has (AVX-512, AVX2+FMA, or portable scalar code).
+//!
+//! # Overview
+//!
+//! [`DiffStats`] is a one-pass, mergeable accumulator: feed it chunk pairs with
+//! [`DiffStats::update`] (from any number of threads, one accumulator each) and combine the
+//! partial results with [`DiffStats::merge`]. From the sums it derives L2, RMSE, mean/max
+//! absolute difference (with the flat index of the maximum), both norms, relative L2 and cosine
+//! similarity. The convenience functions [`cosine_similarity`], [`l2_distance`],
+//! [`max_abs_diff`] and [`mean_abs_diff`] wrap it for whole slices. [`convert`] turns stored
+//! half-precision bytes into `f32`; `modeldiff-formats` uses it for decoding.
+//!
+//! ```
+//! use modeldiff_kernels::{cosine_similarity, DiffStats};
+//!
+//! let a = [1.0f32, 2.0, 3.0];
+//! let b = [1.0f32, 2.0, 3.5];
+//! let mut stats = DiffStats::default();
+//! stats.update(&a, &b, 0);
+//! assert_eq!(stats.max_abs, 0.5);
+//! assert_eq!(stats.max_abs_index, Some(2));
+//! assert!((stats.l2() - 0.5).abs() < 1e-12);
+//! assert!(cosine_similarity(&a, &b) < 1.0);
+//! ```
+//!
+//! # Design
+//!
+//! - **Accuracy.** Every element pair is widened to `f64`, and the accumulator keeps
+//!   Σ(a−b)², Σ(a−b)(a+b), Σa², Σb² and Σ|a−b| in `f64` lanes. Cosine is derived as
+//!   `1 − (Σ(a−b)² − (‖a‖−‖b‖)²) / (2‖a‖‖b‖)` with `‖a‖−‖b‖ = Σ(a−b)(a+b) / (‖a‖+‖b‖)`, so
+//!   `1 − cos` keeps its relative accuracy even at 1e-9 (quantization drift), where
+//!   `dot / (‖a‖‖b‖)` computed naively would be all rounding noise.
+//! - **Non-finite values.** Metrics cover the pairs where both values are finite; NaN and ±inf
+//!   are counted per side. A pair is *equal* when `a == b` or their bits are equal, so NaNs with
+//!   identical bits do not count as a mismatch.
+//! - **Dispatch once.** The implementation is chosen on first use (`OnceLock`) from
+//!   `is_x86_feature_detected!`, never from compile-time `target-cpu`, so one binary runs
+//!   everywhere at full speed. `MODELDIFF_FORCE_ISA=scalar|avx2|avx512` pins a choice (an
+//!   unavailable one falls back to scalar). Every SIMD routine has a scalar twin it is tested
+//!   against. NEON is not written yet: aarch64 uses the scalar code.
+#![deny(missing_docs)]
+
+pub mod convert;
+mod dispatch;
+pub mod scalar;
+mod stats;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+pub use dispatch::Isa;
+pub use stats::DiffStats;
+
+fn stats_of(a: &[f32], b: &[f32]) -> DiffStats {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "modeldiff-kernels: slices must have equal length"
+    );
+    let mut s = DiffStats::default();
+    s.update(a, b, 0);
+    s
+}
+
+/// Cosine similarity of `a` and `b` over the pairs where both values are finite.
+///
+/// Equal slices (including all-zero and empty ones) give 1; if exactly one side has zero norm,
+/// 0; NaN when both norms are zero but the slices differ (only possible with non-finite values).
+///
+/// # Panics
+/// If the slices have different lengths.
+pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f64 {
+    stats_of(a, b).cosine().unwrap_or(f64::NAN)
+}
+
+/// Euclidean distance ‖a − b‖₂ over the pairs where both values are finite.
+///
+/// # Panics
+/// If the slices have different lengths.
+pub fn l2_distance(a: &[f32], b: &[f32]) -> f64 {
+    stats_of(a, b).l2()
+}
+
+/// Largest |a − b| over the pairs where both values are finite (0 for empty slices).
+///
+/// # Panics
+/// If the slices have different lengths.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
+    stats_of(a, b).max_abs
+}
+
+/// Mean |a − b| over the pairs where both values are finite (0 when there are none).
+///
+/// # Panics
+/// If the slices have different lengths.
+pub fn mean_abs_diff(a: &[f32], b: &[f32]) -> f64 {
+    stats_of(a, b).mean_abs().unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;

@@ -1,0 +1,56 @@
+//! The scalar reference implementation: the semantics every SIMD routine must reproduce.
+
+use crate::stats::DiffStats;
+
+/// Adds the pairs `(a[i], b[i])` to `st`, one at a time, in `f64`.
+///
+/// This is the definition of the metrics; SIMD versions differ only in summation order.
+/// The caller guarantees `a.len() == b.len()`.
+pub fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+    debug_assert_eq!(a.len(), b.len());
+    let (mut dd, mut ds, mut aa, mut bb, mut sad) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    let (mut nfa, mut nfb, mut mism, mut cmp) = (0u64, 0u64, 0u64, 0u64);
+    let mut best: Option<(f64, u64)> = None;
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        let (fx, fy) = (x.is_finite(), y.is_finite());
+        nfa += !fx as u64;
+        nfb += !fy as u64;
+        mism += !(x == y || x.to_bits() == y.to_bits()) as u64;
+        if fx && fy {
+            cmp += 1;
+            let (x, y) = (x as f64, y as f64);
+            let (d, s) = (x - y, x + y);
+            dd += d * d;
+            ds += d * s;
+            aa += x * x;
+            bb += y * y;
+            let ad = d.abs();
+            sad += ad;
+            if best.is_none_or(|(m, _)| ad > m) {
+                best = Some((ad, offset + i as u64));
+            }
+        }
+    }
+    st.len += a.len() as u64;
+    st.compared += cmp;
+    st.nonfinite_a += nfa;
+    st.nonfinite_b += nfb;
+    st.mismatches += mism;
+    st.sum_sq_diff += dd;
+    st.sum_diff_sum += ds;
+    st.sum_sq_a += aa;
+    st.sum_sq_b += bb;
+    st.sum_abs_diff += sad;
+    if let Some((m, i)) = best {
+        st.take_max(m, Some(i));
+    }
+}
+
+/// Index (within the slices) of the first finite pair whose |a−b| equals `target`.
+///
+/// Used by the SIMD routines to locate a block's maximum after finding its value.
+pub(crate) fn find_abs_diff(a: &[f32], b: &[f32], target: f64) -> Option<usize> {
+    a.iter().zip(b).position(|(&x, &y)| {
+        x.is_finite() && y.is_finite() && (x as f64 - y as f64).abs() == target
+    })
+}

@@ -1,0 +1,288 @@
+//! Every implementation against the scalar reference, and the metrics against exact oracles.
+
+use crate::convert::{bf16_to_f32_with, f16_to_f32_with};
+use crate::testutil::{pair, Rng, LENGTHS};
+use crate::{cosine_similarity, l2_distance, max_abs_diff, mean_abs_diff, scalar, DiffStats, Isa};
+
+/// Relative tolerance for the f64 sums: SIMD and scalar differ only in summation order of
+/// at most ~1e4 f64 terms, whose rounding is far below 1e-12 relative.
+const SUM_RTOL: f64 = 1e-12;
+
+fn close(x: f64, y: f64, rtol: f64) -> bool {
+    (x - y).abs() <= rtol * x.abs().max(y.abs()) + 1e-300
+}
+
+fn assert_same(isa: Isa, s: &DiffStats, r: &DiffStats, what: &str) {
+    assert_eq!(
+        (
+            s.len,
+            s.compared,
+            s.nonfinite_a,
+            s.nonfinite_b,
+            s.mismatches
+        ),
+        (
+            r.len,
+            r.compared,
+            r.nonfinite_a,
+            r.nonfinite_b,
+            r.mismatches
+        ),
+        "{isa:?} counts, {what}"
+    );
+    // The maximum and its index are exact (no rounding involved).
+    assert_eq!(
+        (s.max_abs, s.max_abs_index),
+        (r.max_abs, r.max_abs_index),
+        "{isa:?} max, {what}"
+    );
+    for (x, y, name) in [
+        (s.sum_sq_diff, r.sum_sq_diff, "sum_sq_diff"),
+        (s.sum_sq_a, r.sum_sq_a, "sum_sq_a"),
+        (s.sum_sq_b, r.sum_sq_b, "sum_sq_b"),
+        (s.sum_abs_diff, r.sum_abs_diff, "sum_abs_diff"),
+    ] {
+        assert!(close(x, y, SUM_RTOL), "{isa:?} {name}: {x} vs {y}, {what}");
+    }
+    // Σ(a−b)(a+b) can cancel to near zero; compare against the magnitude of its terms.
+    let scale = r.sum_sq_a + r.sum_sq_b;
+    assert!(
+        (s.sum_diff_sum - r.sum_diff_sum).abs() <= SUM_RTOL * scale + 1e-300,
+        "{isa:?} ds, {what}"
+    );
+}
+
+#[test]
+fn every_isa_matches_scalar_on_seed_table() {
+    for isa in Isa::available() {
+        for &n in LENGTHS {
+            for specials in [false, true] {
+                let (a, b) = pair(n as u64 * 31 + specials as u64, n, specials);
+                let mut s = DiffStats::default();
+                s.update_with(isa, &a, &b, 7);
+                let mut r = DiffStats::default();
+                scalar::accumulate(&a, &b, 7, &mut r);
+                assert_same(isa, &s, &r, &format!("n={n} specials={specials}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn all_special_pairs() {
+    // Every combination of special values, so each lane sees each case.
+    let sp = crate::testutil::SPECIALS;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for &x in sp {
+        for &y in sp {
+            a.push(x);
+            b.push(y);
+        }
+    }
+    let mut r = DiffStats::default();
+    scalar::accumulate(&a, &b, 0, &mut r);
+    let n = sp.len() as u64;
+    assert_eq!(r.nonfinite_a, 3 * n);
+    assert_eq!(r.compared, (n - 3) * (n - 3));
+    for isa in Isa::available() {
+        let mut s = DiffStats::default();
+        s.update_with(isa, &a, &b, 0);
+        assert_same(isa, &s, &r, "special grid");
+    }
+}
+
+#[test]
+fn merge_of_chunks_equals_whole() {
+    let (a, b) = pair(99, 10_007, true);
+    for isa in Isa::available() {
+        let mut whole = DiffStats::default();
+        whole.update_with(isa, &a, &b, 0);
+        let mut parts = DiffStats::default();
+        // Merge in reverse order: the result must not depend on it.
+        for start in (0..a.len()).step_by(1000).rev() {
+            let end = (start + 1000).min(a.len());
+            let mut p = DiffStats::default();
+            p.update_with(isa, &a[start..end], &b[start..end], start as u64);
+            parts.merge(&p);
+        }
+        assert_same(isa, &parts, &whole, "chunked");
+    }
+}
+
+#[test]
+fn self_diff_is_exact_zero_and_cosine_one() {
+    for isa in Isa::available() {
+        for &n in LENGTHS {
+            let (a, _) = pair(n as u64, n, true);
+            let mut s = DiffStats::default();
+            s.update_with(isa, &a, &a, 0);
+            assert!(s.identical());
+            assert_eq!(s.l2(), 0.0);
+            assert_eq!(s.max_abs, 0.0);
+            assert_eq!(s.cosine(), Some(1.0));
+        }
+    }
+    let z = vec![0f32; 33];
+    assert_eq!(cosine_similarity(&z, &z), 1.0);
+    assert_eq!(cosine_similarity(&[], &[]), 1.0);
+    let mut one = z.clone();
+    one[5] = 2.0;
+    assert_eq!(cosine_similarity(&z, &one), 0.0);
+}
+
+#[test]
+fn symmetric_up_to_rounding() {
+    let (a, b) = pair(5, 3001, true);
+    for isa in Isa::available() {
+        let (mut ab, mut ba) = (DiffStats::default(), DiffStats::default());
+        ab.update_with(isa, &a, &b, 0);
+        ba.update_with(isa, &b, &a, 0);
+        assert_eq!(ab.l2(), ba.l2());
+        assert_eq!(
+            (ab.max_abs, ab.max_abs_index),
+            (ba.max_abs, ba.max_abs_index)
+        );
+        assert_eq!(ab.cosine(), ba.cosine());
+        assert_eq!(ab.sum_diff_sum, -ba.sum_diff_sum);
+    }
+}
+
+/// Exact oracle: for values that are small integers the f64 sums are exact, so the
+/// metrics can be checked with `==`.
+#[test]
+fn exact_on_integers() {
+    let a: Vec<f32> = (0..1000).map(|i| (i % 17) as f32 - 8.0).collect();
+    let b: Vec<f32> = (0..1000).map(|i| (i % 13) as f32 - 6.0).collect();
+    let dd: f64 = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| ((x - y) as f64).powi(2))
+        .sum();
+    let sad: f64 = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| ((x - y) as f64).abs())
+        .sum();
+    let (max_i, max_v) = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| ((x - y) as f64).abs())
+        .enumerate()
+        .fold(
+            (0, -1.0),
+            |(bi, bv), (i, v)| if v > bv { (i, v) } else { (bi, bv) },
+        );
+    for isa in Isa::available() {
+        let mut s = DiffStats::default();
+        s.update_with(isa, &a, &b, 0);
+        assert_eq!(s.sum_sq_diff, dd);
+        assert_eq!(s.sum_abs_diff, sad);
+        assert_eq!((s.max_abs, s.max_abs_index), (max_v, Some(max_i as u64)));
+    }
+    assert_eq!(l2_distance(&a, &b), dd.sqrt());
+    assert_eq!(mean_abs_diff(&a, &b), sad / 1000.0);
+    assert_eq!(max_abs_diff(&a, &b), max_v);
+}
+
+/// 1 − cos must keep relative accuracy for near-identical vectors. The oracle uses the
+/// exact identity 1 − cos = ‖a×b‖²-free form: with b = a + ε·e_k (one perturbed element) the
+/// sums are computed here in f64 from integers, so the reference is essentially exact.
+#[test]
+fn one_minus_cosine_is_accurate_near_one() {
+    let mut r = Rng(3);
+    let a: Vec<f32> = (0..100_003).map(|_| r.unit()).collect();
+    let mut b = a.clone();
+    b[77] += 1e-6;
+    b[50_001] -= 3e-7;
+    let (mut aa, mut bb, mut ab) = (0f64, 0f64, 0f64);
+    // Kahan-compensated f64 oracle (sums of ~1e5 products of f32 values).
+    let (mut ca, mut cb, mut cab) = (0f64, 0f64, 0f64);
+    for (&x, &y) in a.iter().zip(&b) {
+        let (x, y) = (x as f64, y as f64);
+        kahan(&mut aa, &mut ca, x * x);
+        kahan(&mut bb, &mut cb, y * y);
+        kahan(&mut ab, &mut cab, x * y);
+    }
+    let reference = 1.0 - ab / (aa.sqrt() * bb.sqrt());
+    for isa in Isa::available() {
+        let mut s = DiffStats::default();
+        s.update_with(isa, &a, &b, 0);
+        let got = s.one_minus_cosine().unwrap();
+        // The bound: |cos − cos_ref| ≤ 1e-12 + 1e-4·(1 − cos_ref).
+        assert!(
+            (got - reference).abs() <= 1e-12 + 1e-4 * reference,
+            "{isa:?}: {got:e} vs {reference:e}"
+        );
+        assert!(got > 0.0);
+    }
+}
+
+fn kahan(sum: &mut f64, c: &mut f64, x: f64) {
+    let y = x - *c;
+    let t = *sum + y;
+    *c = (t - *sum) - y;
+    *sum = t;
+}
+
+#[test]
+fn half_conversions_match_scalar_for_every_bit_pattern() {
+    let src: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
+    let n = src.len() / 2;
+    let mut want_f16 = vec![0f32; n];
+    let mut want_bf16 = vec![0f32; n];
+    for (i, c) in src.chunks_exact(2).enumerate() {
+        let h = u16::from_le_bytes([c[0], c[1]]);
+        want_f16[i] = half::f16::from_bits(h).to_f32();
+        // bf16 → f32 is exact bit extension (NaN payloads kept, unlike `half`, which quiets).
+        want_bf16[i] = f32::from_bits((h as u32) << 16);
+    }
+    for isa in Isa::available() {
+        // Odd offsets and lengths exercise the tails.
+        for (start, end) in [(0, n), (3, n - 5), (1, 18)] {
+            let mut got = vec![0f32; end - start];
+            f16_to_f32_with(isa, &src[2 * start..2 * end], &mut got);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            // NaN payloads: F16C quiets signalling NaNs exactly as `half` does; compare bits.
+            let first_diff =
+                |x: &[f32], y: &[f32]| bits(x).iter().zip(bits(y)).position(|(p, q)| *p != q);
+            assert_eq!(first_diff(&got, &want_f16[start..end]), None, "{isa:?} f16");
+            bf16_to_f32_with(isa, &src[2 * start..2 * end], &mut got);
+            assert_eq!(
+                first_diff(&got, &want_bf16[start..end]),
+                None,
+                "{isa:?} bf16"
+            );
+        }
+    }
+}
+
+#[test]
+fn unequal_lengths_panic_as_documented() {
+    let r = std::panic::catch_unwind(|| l2_distance(&[1.0], &[1.0, 2.0]));
+    assert!(r.is_err());
+}
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn simd_equals_scalar(v in proptest::collection::vec((any::<f32>(), any::<f32>()), 0..300)) {
+            let (a, b): (Vec<f32>, Vec<f32>) = v.into_iter().unzip();
+            let mut r = DiffStats::default();
+            scalar::accumulate(&a, &b, 0, &mut r);
+            for isa in Isa::available() {
+                let mut s = DiffStats::default();
+                s.update_with(isa, &a, &b, 0);
+                prop_assert_eq!((s.compared, s.mismatches, s.nonfinite_a, s.nonfinite_b),
+                    (r.compared, r.mismatches, r.nonfinite_a, r.nonfinite_b));
+                prop_assert_eq!((s.max_abs, s.max_abs_index), (r.max_abs, r.max_abs_index));
+                // Arbitrary f32 values span 2^256 of magnitude; compare sums relative to the
+                // sum of squares' scale.
+                let scale = r.sum_sq_a + r.sum_sq_b + r.sum_sq_diff;
+                prop_assert!((s.sum_sq_diff - r.sum_sq_diff).abs() <= 1e-12 * scale);
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! AVX2 + FMA (+ F16C for conversion) kernels, 8 `f32` pairs per step, widened to two 4-lane
+//! `f64` halves.
+
+use core::arch::x86_64::*;
+
+use super::BLOCK;
+use crate::convert::Kind;
+use crate::scalar;
+use crate::stats::DiffStats;
+
+/// AVX2 twin of [`scalar::accumulate`].
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C, and `a.len() == b.len()`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+    let n = a.len().min(b.len());
+    let vec_end = n - n % 8;
+    let mut i = 0;
+    while i < vec_end {
+        let end = (i + BLOCK).min(vec_end);
+        block(&a[i..end], &b[i..end], offset + i as u64, st);
+        i = end;
+    }
+    scalar::accumulate(&a[vec_end..n], &b[vec_end..n], offset + vec_end as u64, st);
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum(v: __m256d) -> f64 {
+    let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+    _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hmax(v: __m256d) -> f64 {
+    let s = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+    _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)))
+}
+
+/// One block whose length is a multiple of 8.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+    let n = a.len();
+    debug_assert!(n % 8 == 0 && b.len() == n);
+    let abs32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let abs64 = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let z = _mm256_setzero_pd();
+    let (mut dd0, mut dd1, mut ds0, mut ds1) = (z, z, z, z);
+    let (mut aa0, mut aa1, mut bb0, mut bb1) = (z, z, z, z);
+    let (mut sa0, mut sa1, mut mx0, mut mx1) = (z, z, z, z);
+    let (mut nfa, mut nfb, mut mism, mut cmp) = (0u64, 0u64, 0u64, 0u64);
+    let mut j = 0;
+    while j < n {
+        // SAFETY: j + 8 <= n = a.len() = b.len(), so both 32-byte unaligned loads are in bounds.
+        let (va, vb) = unsafe {
+            (
+                _mm256_loadu_ps(a.as_ptr().add(j)),
+                _mm256_loadu_ps(b.as_ptr().add(j)),
+            )
+        };
+        let fa = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(va, abs32), inf);
+        let fb = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(vb, abs32), inf);
+        let same_bits = _mm256_cmpeq_epi32(_mm256_castps_si256(va), _mm256_castps_si256(vb));
+        let eq = _mm256_or_ps(
+            _mm256_cmp_ps::<_CMP_EQ_OQ>(va, vb),
+            _mm256_castsi256_ps(same_bits),
+        );
+        let k = _mm256_and_ps(fa, fb);
+        nfa += 8 - _mm256_movemask_ps(fa).count_ones() as u64;
+        nfb += 8 - _mm256_movemask_ps(fb).count_ones() as u64;
+        mism += 8 - _mm256_movemask_ps(eq).count_ones() as u64;
+        cmp += _mm256_movemask_ps(k).count_ones() as u64;
+        let (xa, xb) = (_mm256_and_ps(va, k), _mm256_and_ps(vb, k));
+        let a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(xa));
+        let a1 = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(xa));
+        let b0 = _mm256_cvtps_pd(_mm256_castps256_ps128(xb));
+        let b1 = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(xb));
+        let (d0, d1) = (_mm256_sub_pd(a0, b0), _mm256_sub_pd(a1, b1));
+        let (s0, s1) = (_mm256_add_pd(a0, b0), _mm256_add_pd(a1, b1));
+        dd0 = _mm256_fmadd_pd(d0, d0, dd0);
+        dd1 = _mm256_fmadd_pd(d1, d1, dd1);
+        ds0 = _mm256_fmadd_pd(d0, s0, ds0);
+        ds1 = _mm256_fmadd_pd(d1, s1, ds1);
+        aa0 = _mm256_fmadd_pd(a0, a0, aa0);
+        aa1 = _mm256_fmadd_pd(a1, a1, aa1);
+        bb0 = _mm256_fmadd_pd(b0, b0, bb0);
+        bb1 = _mm256_fmadd_pd(b1, b1, bb1);
+        let (e0, e1) = (_mm256_and_pd(d0, abs64), _mm256_and_pd(d1, abs64));
+        sa0 = _mm256_add_pd(sa0, e0);
+        sa1 = _mm256_add_pd(sa1, e1);
+        mx0 = _mm256_max_pd(mx0, e0);
+        mx1 = _mm256_max_pd(mx1, e1);
+        j += 8;
+    }
+    st.len += n as u64;
+    st.compared += cmp;
+    st.nonfinite_a += nfa;
+    st.nonfinite_b += nfb;
+    st.mismatches += mism;
+    st.sum_sq_diff += hsum(_mm256_add_pd(dd0, dd1));
+    st.sum_diff_sum += hsum(_mm256_add_pd(ds0, ds1));
+    st.sum_sq_a += hsum(_mm256_add_pd(aa0, aa1));
+    st.sum_sq_b += hsum(_mm256_add_pd(bb0, bb1));
+    st.sum_abs_diff += hsum(_mm256_add_pd(sa0, sa1));
+    let m = hmax(_mm256_max_pd(mx0, mx1));
+    if cmp > 0 && (st.max_abs_index.is_none() || m > st.max_abs) {
+        if let Some(p) = scalar::find_abs_diff(a, b, m) {
+            st.take_max(m, Some(offset + p as u64));
+        }
+    }
+}
+
+/// AVX2/F16C twin of [`crate::convert::scalar`].
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C, and `src.len() == 2 * dst.len()`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn convert(kind: Kind, src: &[u8], dst: &mut [f32]) {
+    let n = dst.len().min(src.len() / 2);
+    let v = n - n % 8;
+    let mut i = 0;
+    while i < v {
+        // SAFETY: i + 8 <= n, so 16 source bytes at 2*i and 8 outputs at i are in bounds.
+        unsafe {
+            let h = _mm_loadu_si128(src.as_ptr().add(2 * i) as *const __m128i);
+            let f = match kind {
+                Kind::F16 => _mm256_cvtph_ps(h),
+                Kind::BF16 => {
+                    _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+                }
+            };
+            _mm256_storeu_ps(dst.as_mut_ptr().add(i), f);
+        }
+        i += 8;
+    }
+    crate::convert::scalar(kind, &src[2 * v..2 * n], &mut dst[v..n]);
+}

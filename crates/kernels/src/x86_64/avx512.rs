@@ -1,0 +1,137 @@
+//! AVX-512F kernels, 16 `f32` pairs per step (tails by masked loads), widened to two 8-lane
+//! `f64` halves.
+
+use core::arch::x86_64::*;
+
+use super::BLOCK;
+use crate::convert::Kind;
+use crate::scalar;
+use crate::stats::DiffStats;
+
+/// AVX-512 twin of [`scalar::accumulate`].
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2, FMA and F16C, and `a.len() == b.len()`.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i < n {
+        let end = (i + BLOCK).min(n);
+        block(&a[i..end], &b[i..end], offset + i as u64, st);
+        i = end;
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+fn lo_pd(v: __m512) -> __m512d {
+    _mm512_cvtps_pd(_mm512_castps512_ps256(v))
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+fn hi_pd(v: __m512) -> __m512d {
+    _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+        _mm512_castps_pd(v),
+    )))
+}
+
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+    let n = a.len();
+    debug_assert_eq!(b.len(), n);
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let z = _mm512_setzero_pd();
+    let (mut dd0, mut dd1, mut ds0, mut ds1) = (z, z, z, z);
+    let (mut aa0, mut aa1, mut bb0, mut bb1) = (z, z, z, z);
+    let (mut sa0, mut sa1, mut mx0, mut mx1) = (z, z, z, z);
+    let (mut nfa, mut nfb, mut mism, mut cmp) = (0u64, 0u64, 0u64, 0u64);
+    let mut j = 0;
+    while j < n {
+        let rem = n - j;
+        let lanes: __mmask16 = if rem >= 16 {
+            0xffff
+        } else {
+            ((1u32 << rem) - 1) as u16
+        };
+        // SAFETY: only lanes below `rem` are loaded (masked-off lanes are not accessed and
+        // cannot fault), and j + rem = n <= a.len() = b.len().
+        let (va, vb) = unsafe {
+            (
+                _mm512_maskz_loadu_ps(lanes, a.as_ptr().add(j)),
+                _mm512_maskz_loadu_ps(lanes, b.as_ptr().add(j)),
+            )
+        };
+        let fa = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(va), inf);
+        let fb = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(vb), inf);
+        let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(lanes, va, vb)
+            | _mm512_mask_cmpeq_epi32_mask(lanes, _mm512_castps_si512(va), _mm512_castps_si512(vb));
+        let k = fa & fb;
+        nfa += (lanes & !fa).count_ones() as u64;
+        nfb += (lanes & !fb).count_ones() as u64;
+        mism += (lanes & !eq).count_ones() as u64;
+        cmp += k.count_ones() as u64;
+        let (xa, xb) = (_mm512_maskz_mov_ps(k, va), _mm512_maskz_mov_ps(k, vb));
+        let (a0, a1, b0, b1) = (lo_pd(xa), hi_pd(xa), lo_pd(xb), hi_pd(xb));
+        let (d0, d1) = (_mm512_sub_pd(a0, b0), _mm512_sub_pd(a1, b1));
+        let (s0, s1) = (_mm512_add_pd(a0, b0), _mm512_add_pd(a1, b1));
+        dd0 = _mm512_fmadd_pd(d0, d0, dd0);
+        dd1 = _mm512_fmadd_pd(d1, d1, dd1);
+        ds0 = _mm512_fmadd_pd(d0, s0, ds0);
+        ds1 = _mm512_fmadd_pd(d1, s1, ds1);
+        aa0 = _mm512_fmadd_pd(a0, a0, aa0);
+        aa1 = _mm512_fmadd_pd(a1, a1, aa1);
+        bb0 = _mm512_fmadd_pd(b0, b0, bb0);
+        bb1 = _mm512_fmadd_pd(b1, b1, bb1);
+        let (e0, e1) = (_mm512_abs_pd(d0), _mm512_abs_pd(d1));
+        sa0 = _mm512_add_pd(sa0, e0);
+        sa1 = _mm512_add_pd(sa1, e1);
+        mx0 = _mm512_max_pd(mx0, e0);
+        mx1 = _mm512_max_pd(mx1, e1);
+        j += 16;
+    }
+    st.len += n as u64;
+    st.compared += cmp;
+    st.nonfinite_a += nfa;
+    st.nonfinite_b += nfb;
+    st.mismatches += mism;
+    st.sum_sq_diff += _mm512_reduce_add_pd(_mm512_add_pd(dd0, dd1));
+    st.sum_diff_sum += _mm512_reduce_add_pd(_mm512_add_pd(ds0, ds1));
+    st.sum_sq_a += _mm512_reduce_add_pd(_mm512_add_pd(aa0, aa1));
+    st.sum_sq_b += _mm512_reduce_add_pd(_mm512_add_pd(bb0, bb1));
+    st.sum_abs_diff += _mm512_reduce_add_pd(_mm512_add_pd(sa0, sa1));
+    let m = _mm512_reduce_max_pd(_mm512_max_pd(mx0, mx1));
+    if cmp > 0 && (st.max_abs_index.is_none() || m > st.max_abs) {
+        if let Some(p) = scalar::find_abs_diff(a, b, m) {
+            st.take_max(m, Some(offset + p as u64));
+        }
+    }
+}
+
+/// AVX-512 twin of [`crate::convert::scalar`].
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2, FMA and F16C, and `src.len() == 2 * dst.len()`.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+pub(crate) unsafe fn convert(kind: Kind, src: &[u8], dst: &mut [f32]) {
+    let n = dst.len().min(src.len() / 2);
+    let v = n - n % 16;
+    let mut i = 0;
+    while i < v {
+        // SAFETY: i + 16 <= n, so 32 source bytes at 2*i and 16 outputs at i are in bounds.
+        unsafe {
+            let h = _mm256_loadu_si256(src.as_ptr().add(2 * i) as *const __m256i);
+            let f = match kind {
+                Kind::F16 => _mm512_cvtph_ps(h),
+                Kind::BF16 => {
+                    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+                }
+            };
+            _mm512_storeu_ps(dst.as_mut_ptr().add(i), f);
+        }
+        i += 16;
+    }
+    // SAFETY: the caller's guarantees cover AVX2 as well; the tail is shorter than 16.
+    unsafe { super::avx2::convert(kind, &src[2 * v..2 * n], &mut dst[v..n]) };
+}
