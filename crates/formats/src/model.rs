@@ -135,6 +135,7 @@ pub struct Model {
     pub(crate) storages: Vec<Storage>,
     pub(crate) metadata: Vec<(String, MetaValue)>,
     pub(crate) properties: Vec<(String, String)>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Model {
@@ -197,6 +198,17 @@ impl Model {
     /// Format-specific facts for display (version, alignment, shard count, ...).
     pub fn properties(&self) -> &[(String, String)] {
         &self.properties
+    }
+
+    /// Things a tolerant reader accepted but a user should know (for example overlapping tensor
+    /// data in a GGUF file, or an APR dtype label that disagrees with the stored size).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Adds a warning (parsers call this while building the model).
+    pub(crate) fn warn(&mut self, w: impl Into<String>) {
+        self.warnings.push(w.into());
     }
 
     /// Total number of elements over all tensors.

@@ -1,0 +1,2 @@
+//! Placeholder until the apr benchmarks land.
+fn main() {}

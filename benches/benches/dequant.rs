@@ -1,0 +1,2 @@
+//! Placeholder until the dequant benchmarks land.
+fn main() {}
