@@ -167,6 +167,7 @@ impl Model {
             storages,
             metadata,
             properties,
+            warnings: Vec::new(),
         })
     }
 
