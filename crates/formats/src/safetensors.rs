@@ -155,7 +155,13 @@ fn shard_path(index: &Path, dir: &Path, rel: &str) -> Result<PathBuf> {
         ));
     }
     let full = dir.join(p);
-    let canon = full.canonicalize().map_err(|e| Error::io(&full, e))?;
+    let canon = full.canonicalize().map_err(|e| {
+        Error::malformed(
+            index,
+            FORMAT,
+            format!("shard `{rel}` cannot be opened: {e}"),
+        )
+    })?;
     let canon_dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     if !canon.starts_with(&canon_dir) {
         return Err(Error::malformed(
