@@ -1,0 +1,113 @@
+//! Integration tests on real models fetched by `../shared/models/fetch-models.sh` (CI runs it
+//! into `target/test-models`). Each test prints a note and passes when its model is absent.
+
+use std::path::PathBuf;
+
+use modeldiff::{ChangeKind, Config};
+use safetensors::tensor::TensorView;
+use safetensors::Dtype;
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("MODELDIFF_TEST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-models")
+        })
+}
+
+fn model(name: &str) -> Option<PathBuf> {
+    let p = models_dir().join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipping: {} not found (run ../shared/models/fetch-models.sh target/test-models)",
+            p.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn minilm_self_diff_is_identical() {
+    let Some(p) = model("minilm-l6-v2.safetensors") else {
+        return;
+    };
+    let m = modeldiff_formats::open(&p).unwrap();
+    assert_eq!(m.tensors().len(), 104);
+    let r = modeldiff::diff(&m, &m, &Config::default()).unwrap();
+    assert!(!r.summary.differs);
+    assert_eq!(r.summary.identical, 104);
+    assert_eq!(r.summary.global_l2, Some(0.0));
+    assert_eq!(r.summary.global_cosine, Some(1.0));
+}
+
+/// MiniLM F32 against an F16 copy written here: every float tensor is a dtype change, and the
+/// differences are bounded by f16 rounding (half an ulp: |x|·2⁻¹¹, or 2⁻²⁵ in the subnormals).
+#[test]
+fn minilm_fp32_vs_fp16() {
+    let Some(p) = model("minilm-l6-v2.safetensors") else {
+        return;
+    };
+    let a = modeldiff_formats::open(&p).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("minilm-f16.safetensors");
+    let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut max_abs_a = std::collections::HashMap::new();
+    for (i, t) in a.tensors().iter().enumerate() {
+        let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
+        if t.dtype == modeldiff_formats::DType::F32 {
+            let v = a.f32_view(i).unwrap();
+            let bytes: Vec<u8> = v
+                .iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                .collect();
+            max_abs_a.insert(
+                t.name.clone(),
+                v.iter().fold(0f32, |m, x| m.max(x.abs())) as f64,
+            );
+            owned.push((t.name.clone(), Dtype::F16, shape, bytes));
+        } else {
+            owned.push((
+                t.name.clone(),
+                Dtype::I64,
+                shape,
+                a.tensor_bytes(i).to_vec(),
+            ));
+        }
+    }
+    let views: Vec<(String, TensorView)> = owned
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize_to_file(views, None, &out).unwrap();
+    let b = modeldiff_formats::open(&out).unwrap();
+
+    let started = std::time::Instant::now();
+    let r = modeldiff::diff(&a, &b, &Config::default()).unwrap();
+    eprintln!(
+        "minilm fp32 vs fp16: {:?} (engine only, {} threads)",
+        started.elapsed(),
+        rayon::current_num_threads()
+    );
+    assert_eq!(r.summary.unchanged, 104);
+    assert_eq!(r.summary.dtype_changed, 103);
+    for t in &r.tensors {
+        assert_eq!(t.change, ChangeKind::Unchanged);
+        if let Some(m) = &t.metrics {
+            let bound = max_abs_a[&t.name] * 2f64.powi(-11) + 2f64.powi(-25);
+            assert!(m.max_abs <= bound, "{}: {} > {}", t.name, m.max_abs, bound);
+            assert!(m.cosine.unwrap() > 0.99999, "{}", t.name);
+            assert_eq!(m.nonfinite_b, 0);
+        } else {
+            assert_eq!(
+                t.identical,
+                Some(true),
+                "integer tensor {} is unchanged",
+                t.name
+            );
+        }
+    }
+    let g = r.summary.global_cosine.unwrap();
+    assert!(g > 0.999_999 && g < 1.0, "{g}");
+}
