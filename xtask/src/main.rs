@@ -1,1 +1,163 @@
-fn main() {}
+//! Project automation: `cargo xtask ci | tidy | bench | fixtures | models | release`.
+//!
+//! Kept dependency-free so it builds in seconds on a fresh machine.
+
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci        fmt --check, clippy -D warnings, tidy, all tests, then the engine tests once per forced ISA
+  tidy      check //! headers, SAFETY comments and no anyhow in library crates
+  bench     run the criterion benchmarks (extra arguments go to criterion)
+  fixtures  regenerate the committed test fixtures (needs python3; makes target/venv)
+  models    fetch the real test models into target/test-models and derive their oracle files
+  release   build the release binary into target/dist";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("tidy") => tidy::check(&root()).map_err(|problems| problems.join("\n")),
+        Some("bench") => bench(&args[1..]),
+        Some("fixtures") => fixtures(),
+        Some("models") => models(),
+        Some("release") => release(),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn ci() -> Result<(), String> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    tidy::check(&root()).map_err(|problems| problems.join("\n"))?;
+    run(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    run(cargo().args(["test", "--workspace", "--doc"]))?;
+    // The kernels' own tests already compare every available ISA with scalar; this reruns the
+    // engine's oracle tests with each implementation pinned, end to end.
+    for isa in ["scalar", "avx2", "avx512"] {
+        run(cargo()
+            .args(["test", "-p", "modeldiff", "--test", "oracle"])
+            .env("MODELDIFF_FORCE_ISA", isa))?;
+    }
+    Ok(())
+}
+
+fn bench(extra: &[String]) -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.args(["bench", "-p", "modeldiff-benches"]);
+    if !extra.is_empty() {
+        cmd.arg("--").args(extra);
+    }
+    run(&mut cmd)
+}
+
+/// A Python virtualenv under target/ with the oracle packages.
+fn venv() -> Result<PathBuf, String> {
+    let dir = root().join("target/venv");
+    let py = dir.join("bin/python");
+    if !py.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&dir))?;
+    }
+    run(Command::new(&py).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "-r",
+        "tests/requirements.txt",
+    ]))?;
+    Ok(py)
+}
+
+fn fixtures() -> Result<(), String> {
+    let py = venv()?;
+    for script in std::fs::read_to_string(root().join("tests/fixtures/generators.txt"))
+        .map_err(|e| format!("tests/fixtures/generators.txt: {e}"))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        run(Command::new(&py).arg(script))?;
+    }
+    Ok(())
+}
+
+fn models() -> Result<(), String> {
+    let script = root().join("../shared/models/fetch-models.sh");
+    if !script.exists() {
+        return Err(format!("{} not found", script.display()));
+    }
+    run(Command::new("bash").arg(&script).arg("target/test-models"))?;
+    let py = venv()?;
+    for script in std::fs::read_to_string(root().join("tests/real/oracles.txt"))
+        .map_err(|e| format!("tests/real/oracles.txt: {e}"))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        run(Command::new(&py).arg(script).arg("target/test-models"))?;
+    }
+    Ok(())
+}
+
+fn release() -> Result<(), String> {
+    run(cargo().args(["build", "--release", "--locked", "-p", "modeldiff-cli"]))?;
+    let dist = root().join("target/dist");
+    std::fs::create_dir_all(&dist).map_err(|e| e.to_string())?;
+    let exe = format!("modeldiff{}", std::env::consts::EXE_SUFFIX);
+    let name = format!(
+        "modeldiff-{}-{}-{}{}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+        std::env::consts::EXE_SUFFIX
+    );
+    let tmp = dist.join(format!(".{name}.tmp"));
+    std::fs::copy(root().join("target/release").join(&exe), &tmp).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, dist.join(&name)).map_err(|e| e.to_string())?;
+    run(Command::new(dist.join(&name)).arg("--version"))?;
+    eprintln!("xtask: built target/dist/{name}");
+    Ok(())
+}

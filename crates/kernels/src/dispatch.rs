@@ -10,7 +10,7 @@ use crate::stats::DiffStats;
 pub enum Isa {
     /// Portable scalar code (the reference).
     Scalar,
-    /// x86-64 AVX2 + FMA + F16C.
+    /// x86-64 AVX2 + FMA + F16C (+ POPCNT).
     Avx2,
     /// x86-64 AVX-512F (with AVX2, FMA and F16C).
     Avx512,
@@ -38,6 +38,7 @@ impl Isa {
                 is_x86_feature_detected!("avx2")
                     && is_x86_feature_detected!("fma")
                     && is_x86_feature_detected!("f16c")
+                    && is_x86_feature_detected!("popcnt")
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => Isa::Avx2.is_available() && is_x86_feature_detected!("avx512f"),

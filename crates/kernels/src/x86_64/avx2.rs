@@ -12,7 +12,7 @@ use crate::stats::DiffStats;
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C, and `a.len() == b.len()`.
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     let n = a.len().min(b.len());
     let vec_end = n - n % 8;
@@ -26,21 +26,21 @@ pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut Diff
 }
 
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
 fn hsum(v: __m256d) -> f64 {
     let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
     _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
 }
 
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
 fn hmax(v: __m256d) -> f64 {
     let s = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
     _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)))
 }
 
 /// One block whose length is a multiple of 8.
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
 fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     let n = a.len();
     debug_assert!(n % 8 == 0 && b.len() == n);
@@ -117,7 +117,7 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C, and `src.len() == 2 * dst.len()`.
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn convert(kind: Kind, src: &[u8], dst: &mut [f32]) {
     let n = dst.len().min(src.len() / 2);
     let v = n - n % 8;

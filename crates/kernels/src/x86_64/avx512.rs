@@ -12,7 +12,7 @@ use crate::stats::DiffStats;
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX2, FMA and F16C, and `a.len() == b.len()`.
-#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     let n = a.len().min(b.len());
     let mut i = 0;
@@ -24,20 +24,20 @@ pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut Diff
 }
 
 #[inline]
-#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
 fn lo_pd(v: __m512) -> __m512d {
     _mm512_cvtps_pd(_mm512_castps512_ps256(v))
 }
 
 #[inline]
-#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
 fn hi_pd(v: __m512) -> __m512d {
     _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
         _mm512_castps_pd(v),
     )))
 }
 
-#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
 fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     let n = a.len();
     debug_assert_eq!(b.len(), n);
@@ -113,7 +113,7 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX2, FMA and F16C, and `src.len() == 2 * dst.len()`.
-#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn convert(kind: Kind, src: &[u8], dst: &mut [f32]) {
     let n = dst.len().min(src.len() / 2);
     let v = n - n % 16;
