@@ -196,7 +196,16 @@ mod tests {
         let mut out = [0f32; 3];
         assert!(decode_f32(DType::F32, ByteOrder::Little, &bytes, 0..3, &mut out).is_err());
         assert!(decode_f32(DType::F32, ByteOrder::Little, &bytes, 1..3, &mut out[..2]).is_ok());
-        assert!(decode_f32(DType::F32, ByteOrder::Little, &bytes, 2..1, &mut out[..0]).is_err());
+        #[allow(clippy::reversed_empty_ranges)] // the point of the test
+        let reversed = 2..1;
+        assert!(decode_f32(
+            DType::F32,
+            ByteOrder::Little,
+            &bytes,
+            reversed,
+            &mut out[..0]
+        )
+        .is_err());
     }
 
     #[test]

@@ -158,7 +158,7 @@ impl DType {
     pub fn storage_bytes(self, elems: u64) -> Option<u64> {
         let be = self.block_elems() as u64;
         let bb = self.block_bytes() as u64;
-        if bb == 0 || elems % be != 0 {
+        if bb == 0 || !elems.is_multiple_of(be) {
             return None;
         }
         (elems / be).checked_mul(bb)

@@ -49,12 +49,11 @@ fn dtype_of(path: &Path, name: &str, d: Dtype) -> Result<DType> {
     })
 }
 
+/// A parsed file: its tensors, its `__metadata__`, and the header length.
+type Parsed = (Vec<TensorInfo>, Option<HashMap<String, String>>, usize);
+
 /// Parses and validates one SafeTensors file held in `storages[storage]`.
-fn parse(
-    path: &Path,
-    bytes: &[u8],
-    storage: usize,
-) -> Result<(Vec<TensorInfo>, Option<HashMap<String, String>>, usize)> {
+fn parse(path: &Path, bytes: &[u8], storage: usize) -> Result<Parsed> {
     let (n, md) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::malformed(path, FORMAT, e.to_string()))?;
     let data_start = 8 + n;
@@ -230,13 +229,22 @@ pub(crate) fn open_index(index: &Path) -> Result<Model> {
         .into_iter()
         .map(|(k, v)| (k, MetaValue::Json(v)))
         .collect();
+    let mut unlisted: Vec<String> = by_shard.into_values().flat_map(|m| m.into_keys()).collect();
+    unlisted.sort();
     let props = vec![("shards".to_string(), storages.len().to_string())];
-    Model::new(
+    let mut model = Model::new(
         index.into(),
         Format::SafeTensors,
         tensors,
         storages,
         meta,
         props,
-    )
+    )?;
+    if let Some(first) = unlisted.first() {
+        model.warn(format!(
+            "{} tensor(s) stored in shards are not in the index's weight_map and are ignored (first: `{first}`)",
+            unlisted.len()
+        ));
+    }
+    Ok(model)
 }

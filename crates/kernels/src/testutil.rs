@@ -49,13 +49,13 @@ pub(crate) fn pair(seed: u64, n: usize, specials: bool) -> (Vec<f32>, Vec<f32>) 
         let x = r.unit();
         let mut y = x + r.unit() * 1e-3;
         let mut x2 = x;
-        if specials && r.next_u64() % 7 == 0 {
+        if specials && r.next_u64().is_multiple_of(7) {
             x2 = SPECIALS[(r.next_u64() % SPECIALS.len() as u64) as usize];
         }
-        if specials && r.next_u64() % 7 == 0 {
+        if specials && r.next_u64().is_multiple_of(7) {
             y = SPECIALS[(r.next_u64() % SPECIALS.len() as u64) as usize];
         }
-        if r.next_u64() % 5 == 0 {
+        if r.next_u64().is_multiple_of(5) {
             y = x2; // exact equality, including equal special values
         }
         a.push(x2);

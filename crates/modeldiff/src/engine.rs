@@ -369,12 +369,12 @@ fn run_job(a: &Model, b: &Model, pair: &Pair, job: &Job) -> Result<Partial> {
 fn byte_range(t: &TensorInfo, s: u64, e: u64) -> Option<std::ops::Range<usize>> {
     let be = t.dtype.block_elems() as u64;
     let bb = t.dtype.block_bytes() as u64;
-    (s % be == 0 && e % be == 0 && bb > 0)
+    (s.is_multiple_of(be) && e.is_multiple_of(be) && bb > 0)
         .then(|| ((s / be * bb) as usize)..((e / be * bb) as usize))
 }
 
 fn float_job(a: &Model, b: &Model, pair: &Pair, job: &Job) -> Result<DiffStats> {
-    let (ta, tb) = (&a.tensors()[pair.ia], &b.tensors()[pair.ib]);
+    let ta = &a.tensors()[pair.ia];
     let (va, vb) = (a.f32_view(pair.ia), b.f32_view(pair.ib));
     let mut st = DiffStats::default();
     F32_BUFS.with_borrow_mut(|(ba, bb)| -> Result<()> {
@@ -415,7 +415,6 @@ fn float_job(a: &Model, b: &Model, pair: &Pair, job: &Job) -> Result<DiffStats> 
         }
         Ok(())
     })?;
-    let _ = tb;
     Ok(st)
 }
 

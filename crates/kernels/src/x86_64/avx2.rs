@@ -43,7 +43,7 @@ fn hmax(v: __m256d) -> f64 {
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     let n = a.len();
-    debug_assert!(n % 8 == 0 && b.len() == n);
+    debug_assert!(n.is_multiple_of(8) && b.len() == n);
     let abs32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
     let abs64 = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
     let inf = _mm256_set1_ps(f32::INFINITY);
