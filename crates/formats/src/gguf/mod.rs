@@ -99,29 +99,32 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<Model> {
     let storage = Storage::map(path)?;
     let first = parse(storage.bytes()).map_err(|d| Error::malformed(path, FORMAT, d))?;
     let count = first.meta_uint("split.count").unwrap_or(1);
-    let mut shards = vec![(path.to_path_buf(), storage, first)];
     let mut warnings = Vec::new();
-    if count > 1 {
-        match shard_paths(path, count) {
-            Some(paths) => {
-                let (p0, s0, f0) = shards.pop().expect("one shard");
-                for (k, p) in paths.into_iter().enumerate() {
-                    if p == p0 {
-                        shards.push((p0.clone(), Storage::map(&p0)?, parse_again(&p0, &s0)?));
-                        continue;
+    let mut shards = Vec::new();
+    match (count > 1).then(|| shard_paths(path, count)) {
+        Some(Some(paths)) => {
+            // Reuse the file already parsed; map and parse its siblings.
+            let mut given = Some((storage, first));
+            for p in paths {
+                let (s, f) = match given.take_if(|_| same_file(&p, path)) {
+                    Some(sf) => sf,
+                    None => {
+                        let s = Storage::map(&p)?;
+                        let f = parse(s.bytes()).map_err(|d| Error::malformed(&p, FORMAT, d))?;
+                        (s, f)
                     }
-                    let s = Storage::map(&p)?;
-                    let f = parse(s.bytes()).map_err(|d| Error::malformed(&p, FORMAT, d))?;
-                    let _ = k;
-                    shards.push((p, s, f));
-                }
-                drop(f0);
+                };
+                shards.push((p, s, f));
             }
-            None => warnings.push(format!(
+        }
+        Some(None) => {
+            warnings.push(format!(
                 "file declares split.count = {count} but its name does not follow \
                  `<name>-00001-of-{count:05}.gguf`; only this file was opened"
-            )),
+            ));
+            shards.push((path.to_path_buf(), storage, first));
         }
+        None => shards.push((path.to_path_buf(), storage, first)),
     }
     let n_shards = shards.len();
     if n_shards > 1 {
@@ -189,8 +192,9 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<Model> {
     Ok(model)
 }
 
-fn parse_again(path: &Path, storage: &Storage) -> Result<Parsed> {
-    parse(storage.bytes()).map_err(|d| Error::malformed(path, FORMAT, d))
+/// Whether two paths name the same shard file (compared by file name within one directory).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a.file_name() == b.file_name()
 }
 
 /// The paths of all shards of a split model, from the name of any shard
