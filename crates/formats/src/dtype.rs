@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::quant::QuantType;
+
 /// How a tensor's elements are stored.
 ///
 /// Names follow the spelling of SafeTensors and GGUF (`F32`, `BF16`, `F8_E4M3`, `Q4_K`, ...).
@@ -39,6 +41,8 @@ pub enum DType {
     U64,
     /// One byte per element, zero is false and anything else true.
     Bool,
+    /// A ggml block-quantized type (GGUF), decoded block by block.
+    Quant(QuantType),
     /// A type this crate lists but cannot decode (for example a GGUF type id from a fork):
     /// such tensors can only be compared by their raw bytes.
     Opaque {
@@ -110,6 +114,7 @@ impl DType {
             DType::U32 => "U32",
             DType::U64 => "U64",
             DType::Bool => "BOOL",
+            DType::Quant(q) => q.name(),
             DType::Opaque { id, .. } => return format!("GGML_TYPE_{id}"),
         };
         s.to_string()
@@ -118,6 +123,7 @@ impl DType {
     /// Elements per storage block (1 for plain scalar types).
     pub fn block_elems(self) -> usize {
         match self {
+            DType::Quant(q) => q.block_elems(),
             DType::Opaque { block_elems, .. } => block_elems.max(1) as usize,
             _ => 1,
         }
@@ -130,6 +136,7 @@ impl DType {
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
             DType::F8E4M3 | DType::F8E5M2 | DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::Quant(q) => q.block_bytes(),
             DType::Opaque { block_bytes, .. } => block_bytes as usize,
         }
     }
@@ -137,9 +144,13 @@ impl DType {
     /// How values of this type are compared.
     pub fn kind(self) -> ValueKind {
         match self {
-            DType::F64 | DType::F32 | DType::F16 | DType::BF16 | DType::F8E4M3 | DType::F8E5M2 => {
-                ValueKind::Float
-            }
+            DType::F64
+            | DType::F32
+            | DType::F16
+            | DType::BF16
+            | DType::F8E4M3
+            | DType::F8E5M2
+            | DType::Quant(_) => ValueKind::Float,
             DType::I8
             | DType::I16
             | DType::I32
@@ -150,6 +161,49 @@ impl DType {
             | DType::U64
             | DType::Bool => ValueKind::Integer,
             DType::Opaque { .. } => ValueKind::Opaque,
+        }
+    }
+
+    /// The dtype of GGUF/ggml type id `id`, for every id that names a type of current ggml
+    /// (`ggml_type` in `ggml.h`: F32 = 0, F16 = 1, quant types, I8 = 24 … F64 = 28, BF16 = 30).
+    ///
+    /// Removed ids (4, 5, 31–33, 36–38) and unknown ids give `None`; the GGUF reader rejects the
+    /// former and lists the latter as [`DType::Opaque`].
+    pub fn from_gguf_id(id: u32) -> Option<DType> {
+        Some(match id {
+            0 => DType::F32,
+            1 => DType::F16,
+            24 => DType::I8,
+            25 => DType::I16,
+            26 => DType::I32,
+            27 => DType::I64,
+            28 => DType::F64,
+            30 => DType::BF16,
+            _ => DType::Quant(QuantType::from_gguf_id(id)?),
+        })
+    }
+
+    /// The GGUF/ggml type id of this dtype (`None` for types GGUF cannot store); inverse of
+    /// [`DType::from_gguf_id`], and the stored id for [`DType::Opaque`].
+    pub fn to_gguf_id(self) -> Option<u32> {
+        match self {
+            DType::F32 => Some(0),
+            DType::F16 => Some(1),
+            DType::I8 => Some(24),
+            DType::I16 => Some(25),
+            DType::I32 => Some(26),
+            DType::I64 => Some(27),
+            DType::F64 => Some(28),
+            DType::BF16 => Some(30),
+            DType::Quant(q) => Some(q.gguf_id()),
+            DType::Opaque { id, .. } => Some(id),
+            DType::F8E4M3
+            | DType::F8E5M2
+            | DType::U8
+            | DType::U16
+            | DType::U32
+            | DType::U64
+            | DType::Bool => None,
         }
     }
 
@@ -187,5 +241,35 @@ mod tests {
         assert_eq!(q.storage_bytes(64), Some(36));
         assert_eq!(q.storage_bytes(33), None);
         assert_eq!(q.name(), "GGML_TYPE_99");
+    }
+
+    #[test]
+    fn gguf_ids_round_trip() {
+        for id in 0..64 {
+            if let Some(d) = DType::from_gguf_id(id) {
+                assert_eq!(d.to_gguf_id(), Some(id), "{d}");
+                let int = matches!(d, DType::I8 | DType::I16 | DType::I32 | DType::I64);
+                let want = if int {
+                    ValueKind::Integer
+                } else {
+                    ValueKind::Float
+                };
+                assert_eq!(d.kind(), want, "{d}");
+            }
+        }
+        for id in [4, 5, 31, 32, 33, 36, 37, 38, 43, 99] {
+            assert_eq!(DType::from_gguf_id(id), None);
+        }
+        let q = DType::from_gguf_id(12).unwrap();
+        assert_eq!(
+            (q.name().as_str(), q.block_elems(), q.block_bytes()),
+            ("Q4_K", 256, 144)
+        );
+        assert_eq!(DType::from_gguf_id(16).unwrap().name(), "IQ2_XXS");
+        assert_eq!(DType::from_gguf_id(34).unwrap().name(), "TQ1_0");
+        assert_eq!(DType::from_gguf_id(39).unwrap().name(), "MXFP4");
+        assert_eq!(DType::from_gguf_id(40).unwrap().name(), "NVFP4");
+        assert_eq!(DType::from_gguf_id(30), Some(DType::BF16));
+        assert_eq!(DType::Bool.to_gguf_id(), None);
     }
 }

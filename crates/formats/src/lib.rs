@@ -33,8 +33,10 @@
 pub mod decode;
 pub mod dtype;
 pub mod error;
+pub mod gguf;
 pub mod mmap;
 pub mod model;
+pub mod quant;
 pub mod safetensors;
 
 use std::path::Path;
@@ -43,6 +45,7 @@ pub use dtype::{ByteOrder, DType, ValueKind};
 pub use error::{Error, Result};
 pub use mmap::Storage;
 pub use model::{Format, MetaValue, Model, TensorInfo};
+pub use quant::QuantType;
 
 /// Options for [`open_with`].
 #[derive(Clone, Debug)]
@@ -111,10 +114,7 @@ pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Model> {
     match detect(&head) {
         Some(Detected::SafeTensors) => safetensors::open_file(path),
         Some(Detected::SafeTensorsIndex) => safetensors::open_index(path),
-        Some(Detected::Gguf) => Err(Error::Unsupported {
-            path: path.into(),
-            detail: "GGUF files are not supported by this build yet".into(),
-        }),
+        Some(Detected::Gguf) => gguf::open(path, options),
         Some(Detected::Apr) => Err(Error::Unsupported {
             path: path.into(),
             detail: "APR files are not supported by this build yet".into(),
