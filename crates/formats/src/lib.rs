@@ -30,6 +30,7 @@
 //!   decode whole blocks, so callers should align ranges to [`DType::block_elems`].
 #![deny(missing_docs)]
 
+pub mod apr;
 pub mod decode;
 pub mod dtype;
 pub mod error;
@@ -102,7 +103,6 @@ pub fn open(path: &Path) -> Result<Model> {
 
 /// Opens a model with explicit options.
 pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Model> {
-    let _ = options;
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         return safetensors::open_dir(path);
@@ -115,10 +115,7 @@ pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Model> {
             path: path.into(),
             detail: "GGUF files are not supported by this build yet".into(),
         }),
-        Some(Detected::Apr) => Err(Error::Unsupported {
-            path: path.into(),
-            detail: "APR files are not supported by this build yet".into(),
-        }),
+        Some(Detected::Apr) => apr::open(path, options),
         None => Err(Error::UnknownFormat {
             path: path.into(),
             detail: describe_head(&head),

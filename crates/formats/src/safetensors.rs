@@ -49,12 +49,11 @@ fn dtype_of(path: &Path, name: &str, d: Dtype) -> Result<DType> {
     })
 }
 
+/// Tensors, `__metadata__` and header length of one parsed file.
+type Parsed = (Vec<TensorInfo>, Option<HashMap<String, String>>, usize);
+
 /// Parses and validates one SafeTensors file held in `storages[storage]`.
-fn parse(
-    path: &Path,
-    bytes: &[u8],
-    storage: usize,
-) -> Result<(Vec<TensorInfo>, Option<HashMap<String, String>>, usize)> {
+fn parse(path: &Path, bytes: &[u8], storage: usize) -> Result<Parsed> {
     let (n, md) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::malformed(path, FORMAT, e.to_string()))?;
     let data_start = 8 + n;
