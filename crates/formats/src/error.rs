@@ -44,7 +44,7 @@ pub enum Error {
     },
     /// A stored checksum does not match the bytes it covers (skipped with `--no-verify`).
     #[error(
-        "{}: {what} checksum mismatch (stored {stored:#010x}, computed {computed:#010x}); the file is corrupt, or use --no-verify to read it anyway",
+        "{}: {what} mismatch (stored {stored:#010x}, computed {computed:#010x}); the file is corrupt, or use --no-verify to read it anyway",
         path.display()
     )]
     Checksum {
