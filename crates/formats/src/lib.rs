@@ -26,6 +26,10 @@
 //!   mmap caveat applies: another process truncating an input while it is open can fault.
 //! - Validation happens before a [`Model`] exists: offsets, sizes and counts use checked
 //!   arithmetic, and every tensor's byte range is proven in bounds, so later accessors cannot fail.
+//! - APR payloads compressed with LZ4 or Zstd are decompressed once, into a buffer of exactly
+//!   the declared size, after that size has been checked against a hard cap and against the
+//!   codec's largest possible expansion ([`apr::compress`]); a stream producing more or less is
+//!   an error, so a decompression bomb costs at most the declared size.
 //! - Decoding is a pure function of (dtype, byte order, tensor bytes, element range); block types
 //!   decode whole blocks, so callers should align ranges to [`DType::block_elems`].
 #![deny(missing_docs)]
