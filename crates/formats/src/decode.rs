@@ -24,6 +24,12 @@ pub fn decode_f32(
     if let DType::Quant(q) = dtype {
         return crate::quant::dequantize_range(q, order, bytes, range, out);
     }
+    // APR's own quantized layouts are little-endian only and carry their own range checks.
+    match dtype {
+        DType::AprQ4 => return crate::apr::quant::decode_q4(bytes, range, out),
+        DType::AprQ8 => return crate::apr::quant::decode_q8(bytes, range, out),
+        _ => {}
+    }
     let src = element_bytes(dtype, bytes, &range)?;
     let le = order == ByteOrder::Little;
     match dtype {
@@ -199,11 +205,14 @@ mod tests {
         let mut out = [0f32; 3];
         assert!(decode_f32(DType::F32, ByteOrder::Little, &bytes, 0..3, &mut out).is_err());
         assert!(decode_f32(DType::F32, ByteOrder::Little, &bytes, 1..2, &mut out[..1]).is_ok());
+        assert!(decode_f32(DType::F32, ByteOrder::Little, &bytes, 1..3, &mut out[..2]).is_err());
+        #[allow(clippy::reversed_empty_ranges)] // a reversed range is exactly what is being tested
+        let reversed = 2..1;
         assert!(decode_f32(
             DType::F32,
             ByteOrder::Little,
             &bytes,
-            Range { start: 2, end: 1 },
+            reversed,
             &mut out[..0]
         )
         .is_err());

@@ -43,6 +43,13 @@ pub enum DType {
     Bool,
     /// A ggml block-quantized type (GGUF), decoded block by block.
     Quant(QuantType),
+    /// aprender's native 4-bit block quantization (APR dtype 128, legacy 8): blocks of 32 values,
+    /// each an f16 scale then 16 bytes of nibbles (low nibble first); value = (nibble − 8) · scale.
+    /// The last block may be partial; it is stored whole, zero-padded.
+    AprQ4,
+    /// aprender's native 8-bit quantization (APR dtype 129, legacy 9): one f32 scale for the
+    /// whole tensor, then one i8 per element; value = q · scale.
+    AprQ8,
     /// A type this crate lists but cannot decode (for example a GGUF type id from a fork):
     /// such tensors can only be compared by their raw bytes.
     Opaque {
@@ -115,6 +122,8 @@ impl DType {
             DType::U64 => "U64",
             DType::Bool => "BOOL",
             DType::Quant(q) => q.name(),
+            DType::AprQ4 => "APR_Q4",
+            DType::AprQ8 => "APR_Q8",
             DType::Opaque { id, .. } => return format!("GGML_TYPE_{id}"),
         };
         s.to_string()
@@ -125,6 +134,7 @@ impl DType {
         match self {
             DType::Quant(q) => q.block_elems(),
             DType::Opaque { block_elems, .. } => block_elems.max(1) as usize,
+            DType::AprQ4 => crate::apr::quant::APR_Q4_BLOCK_ELEMS,
             _ => 1,
         }
     }
@@ -137,6 +147,9 @@ impl DType {
             DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
             DType::F8E4M3 | DType::F8E5M2 | DType::I8 | DType::U8 | DType::Bool => 1,
             DType::Quant(q) => q.block_bytes(),
+            DType::AprQ4 => crate::apr::quant::APR_Q4_BLOCK_BYTES,
+            // The per-tensor scale header is accounted for in `storage_bytes`.
+            DType::AprQ8 => 1,
             DType::Opaque { block_bytes, .. } => block_bytes as usize,
         }
     }
@@ -150,7 +163,9 @@ impl DType {
             | DType::BF16
             | DType::F8E4M3
             | DType::F8E5M2
-            | DType::Quant(_) => ValueKind::Float,
+            | DType::Quant(_)
+            | DType::AprQ4
+            | DType::AprQ8 => ValueKind::Float,
             DType::I8
             | DType::I16
             | DType::I32
@@ -203,13 +218,30 @@ impl DType {
             | DType::U16
             | DType::U32
             | DType::U64
-            | DType::Bool => None,
+            | DType::Bool
+            | DType::AprQ4
+            | DType::AprQ8 => None,
         }
     }
 
     /// Bytes needed to store `elems` elements, or `None` if `elems` is not a whole number of
     /// blocks, the block size is unknown, or the size overflows.
+    ///
+    /// Two APR types are special: `APR_Q4` stores a partial last block whole (`⌈n/32⌉ · 18`
+    /// bytes), and `APR_Q8` stores a 4-byte scale before its `n` values (`4 + n` bytes; an empty
+    /// tensor stores nothing at all, as aprender's `AprV2Writer::add_q8_tensor` writes it).
     pub fn storage_bytes(self, elems: u64) -> Option<u64> {
+        match self {
+            DType::AprQ4 => {
+                let blocks = elems.div_ceil(crate::apr::quant::APR_Q4_BLOCK_ELEMS as u64);
+                return blocks.checked_mul(crate::apr::quant::APR_Q4_BLOCK_BYTES as u64);
+            }
+            DType::AprQ8 if elems == 0 => return Some(0),
+            DType::AprQ8 => {
+                return elems.checked_add(crate::apr::quant::APR_Q8_HEADER_BYTES as u64)
+            }
+            _ => {}
+        }
         let be = self.block_elems() as u64;
         let bb = self.block_bytes() as u64;
         if bb == 0 || !elems.is_multiple_of(be) {
@@ -271,5 +303,18 @@ mod tests {
         assert_eq!(DType::from_gguf_id(40).unwrap().name(), "NVFP4");
         assert_eq!(DType::from_gguf_id(30), Some(DType::BF16));
         assert_eq!(DType::Bool.to_gguf_id(), None);
+    }
+
+    #[test]
+    fn apr_storage_sizes() {
+        assert_eq!(DType::AprQ8.storage_bytes(10), Some(14));
+        assert_eq!(DType::AprQ8.storage_bytes(0), Some(0));
+        assert_eq!(DType::AprQ8.storage_bytes(u64::MAX), None);
+        assert_eq!(DType::AprQ4.storage_bytes(64), Some(36));
+        assert_eq!(DType::AprQ4.storage_bytes(33), Some(36));
+        assert_eq!(DType::AprQ4.storage_bytes(0), Some(0));
+        assert_eq!(DType::AprQ4.storage_bytes(u64::MAX), Some((1 << 59) * 18));
+        assert_eq!(DType::AprQ4.name(), "APR_Q4");
+        assert_eq!(DType::AprQ8.to_string(), "APR_Q8");
     }
 }

@@ -43,6 +43,21 @@ pub enum Error {
         /// What is wrong, with offsets and sizes where known.
         detail: String,
     },
+    /// A stored checksum does not match the bytes it covers (skipped with `--no-verify`).
+    #[error(
+        "{}: {what} mismatch (stored {stored:#010x}, computed {computed:#010x}); the file is corrupt, or use --no-verify to read it anyway",
+        path.display()
+    )]
+    Checksum {
+        /// The file concerned.
+        path: PathBuf,
+        /// Which checksum (`apr header crc32`, `apr footer crc32`).
+        what: &'static str,
+        /// The value stored in the file.
+        stored: u32,
+        /// The value computed from the file's bytes.
+        computed: u32,
+    },
     /// A tensor cannot be decoded to numbers (unknown or raw-only dtype, bad range).
     #[error("tensor `{tensor}`: {detail}")]
     Decode {

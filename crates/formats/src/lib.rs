@@ -26,10 +26,15 @@
 //!   mmap caveat applies: another process truncating an input while it is open can fault.
 //! - Validation happens before a [`Model`] exists: offsets, sizes and counts use checked
 //!   arithmetic, and every tensor's byte range is proven in bounds, so later accessors cannot fail.
+//! - APR payloads compressed with LZ4 or Zstd are decompressed once, into a buffer of exactly
+//!   the declared size, after that size has been checked against a hard cap and against the
+//!   codec's largest possible expansion ([`apr::compress`]); a stream producing more or less is
+//!   an error, so a decompression bomb costs at most the declared size.
 //! - Decoding is a pure function of (dtype, byte order, tensor bytes, element range); block types
 //!   decode whole blocks, so callers should align ranges to [`DType::block_elems`].
 #![deny(missing_docs)]
 
+pub mod apr;
 pub mod decode;
 pub mod dtype;
 pub mod error;
@@ -105,7 +110,6 @@ pub fn open(path: &Path) -> Result<Model> {
 
 /// Opens a model with explicit options.
 pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Model> {
-    let _ = options;
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         return safetensors::open_dir(path);
@@ -115,10 +119,7 @@ pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Model> {
         Some(Detected::SafeTensors) => safetensors::open_file(path),
         Some(Detected::SafeTensorsIndex) => safetensors::open_index(path),
         Some(Detected::Gguf) => gguf::open(path, options),
-        Some(Detected::Apr) => Err(Error::Unsupported {
-            path: path.into(),
-            detail: "APR files are not supported by this build yet".into(),
-        }),
+        Some(Detected::Apr) => apr::open(path, options),
         None => Err(Error::UnknownFormat {
             path: path.into(),
             detail: describe_head(&head),
