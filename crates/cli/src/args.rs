@@ -22,6 +22,38 @@ pub(crate) enum Command {
     /// `*.safetensors.index.json` or its directory), GGUF or APR files, in any combination;
     /// the format is detected from the file's content.
     Diff(DiffArgs),
+    /// Describe one model: format facts, metadata (long arrays summarized) and a tensor table
+    /// (name, dtype, shape, bytes, offset), for every supported format.
+    Inspect(InspectArgs),
+}
+
+/// Output formats of `inspect`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum InspectFormat {
+    /// Human-readable tables.
+    Table,
+    /// The `modeldiff.inspect.v1` JSON document.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct InspectArgs {
+    /// The model file (or sharded SafeTensors index / directory).
+    pub(crate) file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InspectFormat::Table)]
+    pub(crate) format: InspectFormat,
+    /// Skip checksum verification (APR CRC32).
+    #[arg(long)]
+    pub(crate) no_verify: bool,
+}
+
+impl InspectArgs {
+    pub(crate) fn open_options(&self) -> modeldiff_formats::OpenOptions {
+        let mut open = modeldiff_formats::OpenOptions::default();
+        open.verify_checksums = !self.no_verify;
+        open
+    }
 }
 
 /// Output formats of `diff`.

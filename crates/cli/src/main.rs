@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use args::{Cli, Command, DiffArgs, OutputFormat};
+use args::{Cli, Command, DiffArgs, InspectArgs, InspectFormat, OutputFormat};
 
 /// Exit status when differences were found and `--exit-code`/`--quiet` asked for it.
 const EXIT_DIFFERENCES: u8 = 1;
@@ -45,7 +45,22 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Diff(args) => diff(args),
+        Command::Inspect(args) => inspect(args),
     }
+}
+
+fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let model = modeldiff_formats::open_with(&args.file, &args.open_options())
+        .context("cannot read model")?;
+    let info = modeldiff::inspect(&model);
+    let stdout = io::stdout().lock();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout);
+    match args.format {
+        InspectFormat::Table => output::inspect_table(&mut out, &info)?,
+        InspectFormat::Json => output::json(&mut out, &info)?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {

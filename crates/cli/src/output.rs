@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use modeldiff::{ChangeKind, Report, TensorReport};
+use modeldiff::{ChangeKind, Inspection, Report, TensorReport};
 
 /// A number with about six significant digits; scientific notation for very small or large.
 fn num(x: f64) -> String {
@@ -154,6 +154,47 @@ fn weight_rows(r: &Report) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// A metadata value as one short line of compact JSON.
+fn short(v: &Option<serde_json::Value>) -> String {
+    let Some(v) = v else { return "-".into() };
+    let s = match v {
+        serde_json::Value::String(s) => s.clone(),
+        // A summarized long array or string (see `modeldiff::metadata::summarize`).
+        serde_json::Value::Object(o) if o.contains_key("digest") && o.contains_key("len") => {
+            let what = if o.contains_key("prefix") {
+                "bytes"
+            } else {
+                "items"
+            };
+            format!(
+                "<{} {what}, {}>",
+                o["len"],
+                o["digest"].as_str().unwrap_or_default()
+            )
+        }
+        other => other.to_string(),
+    };
+    let s = s.replace(['\n', '\r', '\t'], " ");
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(59).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn metadata_rows(r: &Report) -> Vec<Vec<String>> {
+    r.metadata
+        .iter()
+        .map(|m| {
+            let mut change = format!("{:?}", m.change).to_lowercase();
+            if let Some(i) = m.first_difference {
+                change.push_str(&format!(" (from index {i})"));
+            }
+            vec![m.key.clone(), change, short(&m.a), short(&m.b)]
+        })
+        .collect()
+}
+
 fn summary_lines(r: &Report) -> Vec<String> {
     let s = &r.summary;
     vec![
@@ -163,6 +204,7 @@ fn summary_lines(r: &Report) -> Vec<String> {
             s.added, s.removed, s.shape_changed, s.unchanged, s.identical, s.dtype_changed
         ),
         format!("compared: {} tensors with float metrics", s.compared),
+        format!("metadata: {} keys changed", s.metadata_changed),
         format!("mean L2: {}   max abs: {}   mean cosine: {}", opt(s.mean_l2), opt(s.max_abs), cosine(s.mean_cosine)),
         format!("global L2: {}   global cosine: {}", opt(s.global_l2), cosine(s.global_cosine)),
         format!("verdict: {}", if s.differs { "models differ" } else { "models are identical" }),
@@ -214,6 +256,15 @@ pub(crate) fn table(out: &mut dyn Write, r: &Report) -> io::Result<()> {
     if omitted > 0 {
         writeln!(out, "({omitted} identical tensors not listed)")?;
     }
+    if !r.metadata.is_empty() {
+        writeln!(out, "\nMetadata")?;
+        aligned(
+            out,
+            &["Key", "Change", "A", "B"],
+            &metadata_rows(r),
+            &[false; 4],
+        )?;
+    }
     writeln!(out, "\nSummary")?;
     for l in summary_lines(r) {
         writeln!(out, "  {l}")?;
@@ -221,10 +272,54 @@ pub(crate) fn table(out: &mut dyn Write, r: &Report) -> io::Result<()> {
     Ok(())
 }
 
-/// The `modeldiff.report.v1` JSON document (pretty-printed, one trailing newline).
-pub(crate) fn json(out: &mut dyn Write, r: &Report) -> io::Result<()> {
+/// A report or inspection as pretty-printed JSON with one trailing newline.
+pub(crate) fn json<T: serde::Serialize>(out: &mut dyn Write, r: &T) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, r)?;
     writeln!(out)
+}
+
+/// `inspect` as tables: facts, metadata, tensors.
+pub(crate) fn inspect_table(out: &mut dyn Write, i: &Inspection) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}: {} ({} tensors, {} parameters)",
+        i.path, i.format, i.tensor_count, i.parameter_count
+    )?;
+    for p in &i.properties {
+        writeln!(out, "  {}: {}", p.key, p.value)?;
+    }
+    for w in &i.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+    if !i.metadata.is_empty() {
+        writeln!(out, "\nMetadata")?;
+        let rows: Vec<Vec<String>> = i
+            .metadata
+            .iter()
+            .map(|m| vec![m.key.clone(), short(&Some(m.value.clone()))])
+            .collect();
+        aligned(out, &["Key", "Value"], &rows, &[false, false])?;
+    }
+    writeln!(out, "\nTensors")?;
+    let rows: Vec<Vec<String>> = i
+        .tensors
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.dtype.clone(),
+                shape(&Some(t.shape.clone())),
+                t.bytes.to_string(),
+                t.offset.to_string(),
+            ]
+        })
+        .collect();
+    aligned(
+        out,
+        &["Name", "DType", "Shape", "Bytes", "Offset"],
+        &rows,
+        &[false, false, false, true, true],
+    )
 }
 
 fn csv_field(s: &str) -> String {
@@ -312,6 +407,13 @@ pub(crate) fn markdown(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         writeln!(out, "|---|{}", "---:|".repeat(WEIGHT_HEADER.len() - 1))?;
         for mut row in rows {
             row[0] = format!("`{}`", row[0]);
+            md_row(out, &row)?;
+        }
+    }
+    if !r.metadata.is_empty() {
+        writeln!(out, "\n### Metadata\n")?;
+        writeln!(out, "| Key | Change | A | B |\n|---|---|---|---|")?;
+        for row in metadata_rows(r) {
             md_row(out, &row)?;
         }
     }

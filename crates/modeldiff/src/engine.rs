@@ -300,12 +300,16 @@ fn diff_in_pool(a: &Model, b: &Model, config: &Config) -> Result<Report> {
     }
     summary.mean_cosine = (cos_n > 0).then(|| cos_sum / cos_n as f64);
     summary.max_abs = max_abs;
+    let metadata = crate::metadata::diff_metadata(a.metadata(), b.metadata());
+    summary.metadata_changed = metadata.len() as u64;
+    summary.differs |= !metadata.is_empty();
 
     Ok(Report {
         schema: SCHEMA.to_string(),
         a: model_summary(a),
         b: model_summary(b),
         tensors,
+        metadata,
         summary,
         isa: Isa::selected().name().to_string(),
     })

@@ -79,9 +79,19 @@ pub fn inspect(model: &Model) -> Inspection {
         properties: model
             .properties()
             .iter()
-            .map(|(k, v)| Property { key: k.clone(), value: v.clone() })
+            .map(|(k, v)| Property {
+                key: k.clone(),
+                value: v.clone(),
+            })
             .collect(),
-        metadata: model.metadata().iter().map(|(k, v)| MetaEntry { key: k.clone(), value: summarize(v) }).collect(),
+        metadata: model
+            .metadata()
+            .iter()
+            .map(|(k, v)| MetaEntry {
+                key: k.clone(),
+                value: summarize(v),
+            })
+            .collect(),
         tensors: model
             .tensors()
             .iter()

@@ -9,7 +9,9 @@
 //! separate flag). Every pair of equal rank is compared over its common region: float-like
 //! dtypes (including quantized ones) are decoded to f32 chunks and fed to
 //! [`modeldiff_kernels::DiffStats`]; integer and boolean pairs are compared exactly; undecodable
-//! dtypes by raw bytes. The [`Report`] is a plain serde value (schema `modeldiff.report.v1`).
+//! dtypes by raw bytes. Metadata (GGUF key/values, SafeTensors `__metadata__`, APR JSON) is
+//! diffed key by key ([`MetaChange`]). The [`Report`] is a plain serde value (schema
+//! `modeldiff.report.v1`); [`inspect`] describes a single model ([`Inspection`]).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,9 +47,13 @@
 
 mod engine;
 mod error;
+pub mod inspect;
+pub mod metadata;
 mod region;
 pub mod report;
 
 pub use engine::{diff, Config, DEFAULT_CHUNK_ELEMS};
 pub use error::{Error, Result};
+pub use inspect::{inspect, Inspection, INSPECT_SCHEMA};
+pub use metadata::{MetaChange, MetaChangeKind};
 pub use report::{ChangeKind, Metrics, ModelSummary, Report, Summary, TensorReport, SCHEMA};

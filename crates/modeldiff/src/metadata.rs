@@ -80,11 +80,17 @@ pub fn summarize(v: &MetaValue) -> Value {
 
 fn first_difference(a: &Value, b: &Value) -> Option<u64> {
     match (a, b) {
-        (Value::Array(x), Value::Array(y)) => {
-            Some(x.iter().zip(y).position(|(p, q)| p != q).unwrap_or(x.len().min(y.len())) as u64)
-        }
+        (Value::Array(x), Value::Array(y)) => Some(
+            x.iter()
+                .zip(y)
+                .position(|(p, q)| p != q)
+                .unwrap_or(x.len().min(y.len())) as u64,
+        ),
         (Value::String(x), Value::String(y)) => Some(
-            x.bytes().zip(y.bytes()).position(|(p, q)| p != q).unwrap_or(x.len().min(y.len())) as u64,
+            x.bytes()
+                .zip(y.bytes())
+                .position(|(p, q)| p != q)
+                .unwrap_or(x.len().min(y.len())) as u64,
         ),
         _ => None,
     }
@@ -92,7 +98,8 @@ fn first_difference(a: &Value, b: &Value) -> Option<u64> {
 
 /// Keys added, removed or changed from `a` to `b`, in A's order then B-only keys in B's order.
 pub fn diff_metadata(a: &[(String, MetaValue)], b: &[(String, MetaValue)]) -> Vec<MetaChange> {
-    let bmap: std::collections::HashMap<&str, &MetaValue> = b.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let bmap: std::collections::HashMap<&str, &MetaValue> =
+        b.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let amap: std::collections::HashSet<&str> = a.iter().map(|(k, _)| k.as_str()).collect();
     let mut out = Vec::new();
     for (k, va) in a {
@@ -141,9 +148,21 @@ mod tests {
 
     #[test]
     fn long_arrays_are_summarized_with_first_difference() {
-        let a = vec![("tok".to_string(), arr(1000, |i| format!("t{i}"))), ("n".into(), MetaValue::UInt(3))];
+        let a = vec![
+            ("tok".to_string(), arr(1000, |i| format!("t{i}"))),
+            ("n".into(), MetaValue::UInt(3)),
+        ];
         let b = vec![
-            ("tok".to_string(), arr(1000, |i| if i == 417 { "x".into() } else { format!("t{i}") })),
+            (
+                "tok".to_string(),
+                arr(1000, |i| {
+                    if i == 417 {
+                        "x".into()
+                    } else {
+                        format!("t{i}")
+                    }
+                }),
+            ),
             ("m".into(), MetaValue::Bool(true)),
         ];
         let d = diff_metadata(&a, &b);
@@ -152,9 +171,18 @@ mod tests {
         assert_eq!(d[0].change, MetaChangeKind::Changed);
         assert_eq!(d[0].first_difference, Some(417));
         assert_eq!(d[0].a.as_ref().unwrap()["len"], 1000);
-        assert_ne!(d[0].a.as_ref().unwrap()["digest"], d[0].b.as_ref().unwrap()["digest"]);
-        assert_eq!((d[1].key.as_str(), d[1].change), ("n", MetaChangeKind::Removed));
-        assert_eq!((d[2].key.as_str(), d[2].change), ("m", MetaChangeKind::Added));
+        assert_ne!(
+            d[0].a.as_ref().unwrap()["digest"],
+            d[0].b.as_ref().unwrap()["digest"]
+        );
+        assert_eq!(
+            (d[1].key.as_str(), d[1].change),
+            ("n", MetaChangeKind::Removed)
+        );
+        assert_eq!(
+            (d[2].key.as_str(), d[2].change),
+            ("m", MetaChangeKind::Added)
+        );
         assert!(diff_metadata(&a, &a).is_empty());
     }
 

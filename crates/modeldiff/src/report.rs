@@ -18,6 +18,9 @@ pub struct Report {
     /// One entry per tensor name present in either model (after filters): A's order, then
     /// tensors only in B in B's order.
     pub tensors: Vec<TensorReport>,
+    /// Metadata keys added, removed or changed (GGUF key/values, SafeTensors `__metadata__`,
+    /// APR JSON); long arrays and strings are summarized by length and digest.
+    pub metadata: Vec<crate::metadata::MetaChange>,
     /// Counts and model-wide numbers.
     pub summary: Summary,
     /// The kernel implementation that computed the numbers (`avx512`, `avx2`, `scalar`).
@@ -156,8 +159,10 @@ pub struct Summary {
     pub global_l2: Option<f64>,
     /// Cosine with every compared element of the model as one vector.
     pub global_cosine: Option<f64>,
-    /// Whether anything differs: a structural or dtype change, or a tensor that is not
-    /// identical (what `--exit-code` reports).
+    /// Metadata keys added, removed or changed.
+    pub metadata_changed: u64,
+    /// Whether anything differs: a structural or dtype change, a tensor that is not
+    /// identical, or a metadata change (what `--exit-code` reports).
     pub differs: bool,
 }
 

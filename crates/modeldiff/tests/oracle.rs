@@ -184,7 +184,15 @@ fn diff_is_symmetric() {
 fn sharded_checkpoint_equals_single_file() {
     for sharded in ["sharded", "sharded/model.safetensors.index.json"] {
         let r = run("a.safetensors", sharded, &Config::default());
-        assert!(!r.summary.differs, "{sharded}");
+        // The tensors are the same; the metadata is not (the shards carry none, the index
+        // carries `total_size`), and that is reported.
+        assert!(
+            r.tensors
+                .iter()
+                .all(|t| t.identical == Some(true) && !t.dtype_changed),
+            "{sharded}"
+        );
+        assert!(r.metadata.iter().any(|m| m.key == "total_size"));
         assert_eq!(r.summary.identical, r.summary.tensors_a);
         assert_eq!(r.b.tensor_count, r.a.tensor_count);
         assert_eq!(r.b.parameter_count, r.a.parameter_count);

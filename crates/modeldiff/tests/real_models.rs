@@ -111,3 +111,74 @@ fn minilm_fp32_vs_fp16() {
     let g = r.summary.global_cosine.unwrap();
     assert!(g > 0.999_999 && g < 1.0, "{g}");
 }
+
+#[test]
+fn smollm2_gguf_self_diff_is_identical() {
+    let Some(p) = model("smollm2-135m-q4_1.gguf") else {
+        return;
+    };
+    let m = modeldiff_formats::open(&p).unwrap();
+    let r = modeldiff::diff(&m, &m, &Config::default()).unwrap();
+    assert!(!r.summary.differs);
+    assert_eq!(r.summary.identical, 272);
+    assert!(r.metadata.is_empty());
+    assert_eq!(r.summary.global_cosine, Some(1.0));
+}
+
+/// SmolLM2 Q4_1 against its Q8_0 requantization (written by `tests/real/gguf_oracle.py`), checked
+/// against numpy float64 metrics of gguf-py's dequantized values.
+#[test]
+fn smollm2_q4_1_vs_q8_0_matches_numpy() {
+    let (Some(pa), Some(pb), Some(po)) = (
+        model("smollm2-135m-q4_1.gguf"),
+        model("smollm2-135m-q8_0.gguf"),
+        model("smollm2-q4_1-vs-q8_0.oracle.json"),
+    ) else {
+        return;
+    };
+    let (a, b) = (
+        modeldiff_formats::open(&pa).unwrap(),
+        modeldiff_formats::open(&pb).unwrap(),
+    );
+    let oracle: serde_json::Value = serde_json::from_slice(&std::fs::read(po).unwrap()).unwrap();
+    let r = modeldiff::diff(&a, &b, &Config::default()).unwrap();
+    let close = |g: f64, w: f64| (g - w).abs() <= 1e-6 * w.abs() + 1e-300;
+    let cos_ok = |g: f64, w: f64| (g - w).abs() <= 1e-12 + 1e-4 * (1.0 - w);
+    let want = oracle["tensors"].as_object().unwrap();
+    assert_eq!(r.tensors.len(), want.len());
+    for t in &r.tensors {
+        let w = &want[&t.name];
+        let m = t.metrics.as_ref().unwrap();
+        assert_eq!(m.compared, w["elements"].as_u64().unwrap(), "{}", t.name);
+        for (k, g) in [
+            ("l2", m.l2),
+            ("max_abs", m.max_abs),
+            ("mean_abs", m.mean_abs),
+            ("rmse", m.rmse),
+            ("norm_a", m.norm_a),
+            ("norm_b", m.norm_b),
+        ] {
+            let wv = w[k].as_f64().unwrap();
+            assert!(close(g, wv), "{} {k}: {g} vs {wv}", t.name);
+        }
+        if let Some(wc) = w["cosine"].as_f64() {
+            assert!(
+                cos_ok(m.cosine.unwrap(), wc),
+                "{} cosine {:?} vs {wc}",
+                t.name,
+                m.cosine
+            );
+        }
+    }
+    assert!(close(
+        r.summary.global_l2.unwrap(),
+        oracle["global_l2"].as_f64().unwrap()
+    ));
+    assert!(cos_ok(
+        r.summary.global_cosine.unwrap(),
+        oracle["global_cosine"].as_f64().unwrap()
+    ));
+    // Requantizing changes the file type key and nothing else in the metadata.
+    let keys: Vec<&str> = r.metadata.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(keys, ["general.file_type"]);
+}

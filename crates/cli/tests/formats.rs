@@ -1,0 +1,236 @@
+//! End-to-end tests of the `modeldiff` binary on GGUF and APR inputs and across formats.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixtures(sub: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(sub)
+}
+
+fn modeldiff(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modeldiff"))
+        .args(args)
+        .output()
+        .expect("run modeldiff")
+}
+
+fn json_diff(a: &PathBuf, b: &PathBuf, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "diff".as_ref(),
+        a.as_os_str(),
+        b.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let o = modeldiff(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn unravel(mut i: u64, shape: &[u64]) -> Vec<u64> {
+    let mut idx = vec![0; shape.len()];
+    for (slot, &d) in idx.iter_mut().zip(shape).rev() {
+        *slot = i % d;
+        i /= d;
+    }
+    idx
+}
+
+/// The seed recipe: `modeldiff diff base-model.apr finetuned-model.apr` on cookbook `APR2`
+/// bundles, uncompressed, LZ4 and Zstd, against the numpy float64 oracle of
+/// `tests/fixtures/apr/gen_fixtures.py`.
+#[test]
+fn cookbook_seed_demo_matches_oracle_in_every_compression_mode() {
+    let oracle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures("apr/oracle.json")).unwrap()).unwrap();
+    let close = |g: f64, w: f64| (g - w).abs() <= 1e-6 * w.abs() + 1e-300;
+    for mode in ["none", "lz4", "zstd"] {
+        let dir = fixtures("apr").join(mode);
+        let r = json_diff(
+            &dir.join("base-model.apr"),
+            &dir.join("finetuned-model.apr"),
+            &[],
+        );
+        assert_eq!(r["a"]["format"], "apr");
+        let tensors = r["tensors"].as_array().unwrap();
+        assert_eq!(tensors.len(), 3, "{mode}");
+        for t in tensors {
+            let name = t["name"].as_str().unwrap();
+            let w = &oracle["tensors"][name];
+            let m = &t["metrics"];
+            assert_eq!(t["change"], "unchanged");
+            assert_eq!(m["compared"], w["elements"], "{mode} {name}");
+            for k in ["l2", "max_abs", "mean_abs", "rmse", "norm_a", "norm_b"] {
+                let (g, wv) = (m[k].as_f64().unwrap(), w[k].as_f64().unwrap());
+                assert!(close(g, wv), "{mode} {name} {k}: {g} vs {wv}");
+            }
+            let (g, wc) = (m["cosine"].as_f64().unwrap(), w["cosine"].as_f64().unwrap());
+            assert!(
+                (g - wc).abs() <= 1e-12 + 1e-4 * (1.0 - wc),
+                "{mode} {name} cosine"
+            );
+            let shape: Vec<u64> = t["shape_a"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap())
+                .collect();
+            let idx: Vec<u64> = m["max_abs_index"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap())
+                .collect();
+            assert_eq!(
+                idx,
+                unravel(w["max_abs_index"].as_u64().unwrap(), &shape),
+                "{mode} {name}"
+            );
+        }
+        let s = &r["summary"];
+        assert!(close(
+            s["global_l2"].as_f64().unwrap(),
+            oracle["global"]["l2"].as_f64().unwrap()
+        ));
+        // The table output reproduces the recipe's report shape.
+        let o = modeldiff(&[
+            "diff".as_ref(),
+            dir.join("base-model.apr").as_os_str(),
+            dir.join("finetuned-model.apr").as_os_str(),
+        ]);
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert!(
+            text.contains("encoder.weight") && text.contains("Weight differences"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn apr_bundles_equal_their_safetensors_twins_across_formats() {
+    for mode in [
+        "none",
+        "lz4",
+        "zstd",
+        "signed/none",
+        "signed/lz4",
+        "signed/zstd",
+    ] {
+        let apr = fixtures("apr").join(mode).join("base-model.apr");
+        let r = json_diff(&apr, &fixtures("apr/base-model.safetensors"), &[]);
+        assert_eq!(r["b"]["format"], "safetensors");
+        for t in r["tensors"].as_array().unwrap() {
+            assert_eq!(t["identical"], true, "{mode} {}", t["name"]);
+            assert_eq!(t["metrics"]["l2"], 0.0);
+        }
+    }
+}
+
+#[test]
+fn aprender_file_checksums_are_verified_unless_no_verify() {
+    use apr_format::v2::{AprV2Metadata, AprV2Writer};
+    let mut w = AprV2Writer::new(AprV2Metadata::new("cli-test"));
+    w.add_f32_tensor("w", vec![2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let bytes = w.write().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.apr");
+    std::fs::write(&good, &bytes).unwrap();
+    let mut bad_bytes = bytes.clone();
+    bad_bytes[40] ^= 0xff; // the header CRC32
+    let bad = dir.path().join("bad-crc.apr");
+    std::fs::write(&bad, &bad_bytes).unwrap();
+
+    let r = json_diff(&good, &good, &[]);
+    assert_eq!(r["tensors"][0]["shape_a"], serde_json::json!([2, 3]));
+    let o = modeldiff(&["diff".as_ref(), bad.as_os_str(), good.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.contains("bad-crc.apr") && err.lines().count() == 1,
+        "{err}"
+    );
+    let r = json_diff(&bad, &good, &["--no-verify"]);
+    assert_eq!(r["tensors"][0]["identical"], true);
+}
+
+#[test]
+fn inspect_lists_every_format() {
+    for (file, format) in [
+        (fixtures("gguf/types-le.gguf"), "gguf"),
+        (fixtures("apr/zstd/base-model.apr"), "apr"),
+        (fixtures("safetensors/a.safetensors"), "safetensors"),
+        (fixtures("safetensors/sharded"), "safetensors"),
+    ] {
+        let o = modeldiff(&[
+            "inspect".as_ref(),
+            file.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["schema"], "modeldiff.inspect.v1");
+        assert_eq!(v["format"], format);
+        let tensors = v["tensors"].as_array().unwrap();
+        assert_eq!(tensors.len() as u64, v["tensor_count"].as_u64().unwrap());
+        for t in tensors {
+            for k in ["name", "dtype", "shape", "bytes", "offset"] {
+                assert!(t.get(k).is_some(), "{format}: {k}");
+            }
+        }
+        let o = modeldiff(&["inspect".as_ref(), file.as_os_str()]);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(String::from_utf8(o.stdout).unwrap().contains("Tensors"));
+    }
+    let bad = modeldiff(&[
+        "inspect".as_ref(),
+        fixtures("gguf/gen_fixtures.py").as_os_str(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// GGUF metadata differences appear in the report, long arrays summarized.
+#[test]
+fn gguf_metadata_differences_are_reported() {
+    let (a, b) = (
+        fixtures("gguf/types-le.gguf"),
+        fixtures("gguf/align64.gguf"),
+    );
+    let o = modeldiff(&[
+        "diff".as_ref(),
+        a.as_os_str(),
+        b.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let md = r["metadata"].as_array().unwrap();
+    assert!(!md.is_empty());
+    for m in md {
+        assert!(["added", "removed", "changed"].contains(&m["change"].as_str().unwrap()));
+        assert!(m.get("a").is_some() && m.get("b").is_some() && m.get("key").is_some());
+    }
+    assert_eq!(
+        r["summary"]["metadata_changed"].as_u64().unwrap(),
+        md.len() as u64
+    );
+}
