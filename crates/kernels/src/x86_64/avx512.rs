@@ -46,7 +46,11 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     let (mut dd0, mut dd1, mut ds0, mut ds1) = (z, z, z, z);
     let (mut aa0, mut aa1, mut bb0, mut bb1) = (z, z, z, z);
     let (mut sa0, mut sa1, mut mx0, mut mx1) = (z, z, z, z);
-    let (mut nfa, mut nfb, mut mism, mut cmp) = (0u64, 0u64, 0u64, 0u64);
+    // Per-lane i32 counters of finite-a, finite-b, equal and compared lanes (a block has at most
+    // 4096 / 16 = 256 steps, far below i32::MAX), reduced once per block.
+    let zi = _mm512_setzero_si512();
+    let one = _mm512_set1_epi32(1);
+    let (mut cfa, mut cfb, mut ceq, mut ck) = (zi, zi, zi, zi);
     let mut j = 0;
     while j < n {
         let rem = n - j;
@@ -68,10 +72,10 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
         let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(lanes, va, vb)
             | _mm512_mask_cmpeq_epi32_mask(lanes, _mm512_castps_si512(va), _mm512_castps_si512(vb));
         let k = fa & fb;
-        nfa += (lanes & !fa).count_ones() as u64;
-        nfb += (lanes & !fb).count_ones() as u64;
-        mism += (lanes & !eq).count_ones() as u64;
-        cmp += k.count_ones() as u64;
+        cfa = _mm512_mask_add_epi32(cfa, fa, cfa, one);
+        cfb = _mm512_mask_add_epi32(cfb, fb, cfb, one);
+        ceq = _mm512_mask_add_epi32(ceq, eq, ceq, one);
+        ck = _mm512_mask_add_epi32(ck, k, ck, one);
         let (xa, xb) = (_mm512_maskz_mov_ps(k, va), _mm512_maskz_mov_ps(k, vb));
         let (a0, a1, b0, b1) = (lo_pd(xa), hi_pd(xa), lo_pd(xb), hi_pd(xb));
         let (d0, d1) = (_mm512_sub_pd(a0, b0), _mm512_sub_pd(a1, b1));
@@ -91,11 +95,13 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
         mx1 = _mm512_max_pd(mx1, e1);
         j += 16;
     }
+    let count = |v: __m512i| _mm512_reduce_add_epi32(v) as u64;
+    let cmp = count(ck);
     st.len += n as u64;
     st.compared += cmp;
-    st.nonfinite_a += nfa;
-    st.nonfinite_b += nfb;
-    st.mismatches += mism;
+    st.nonfinite_a += n as u64 - count(cfa);
+    st.nonfinite_b += n as u64 - count(cfb);
+    st.mismatches += n as u64 - count(ceq);
     st.sum_sq_diff += _mm512_reduce_add_pd(_mm512_add_pd(dd0, dd1));
     st.sum_diff_sum += _mm512_reduce_add_pd(_mm512_add_pd(ds0, ds1));
     st.sum_sq_a += _mm512_reduce_add_pd(_mm512_add_pd(aa0, aa1));
