@@ -1,6 +1,6 @@
 //! End-to-end tests of the `modeldiff` binary on GGUF and APR inputs and across formats.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn fixtures(sub: &str) -> PathBuf {
@@ -16,7 +16,7 @@ fn modeldiff(args: &[&std::ffi::OsStr]) -> Output {
         .expect("run modeldiff")
 }
 
-fn json_diff(a: &PathBuf, b: &PathBuf, extra: &[&str]) -> serde_json::Value {
+fn json_diff(a: &Path, b: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
         "diff".as_ref(),
         a.as_os_str(),
