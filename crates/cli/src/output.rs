@@ -204,7 +204,11 @@ fn summary_lines(r: &Report) -> Vec<String> {
             s.added, s.removed, s.shape_changed, s.unchanged, s.identical, s.dtype_changed
         ),
         format!("compared: {} tensors with float metrics", s.compared),
-        format!("metadata: {} keys changed", s.metadata_changed),
+        if s.metadata_compared {
+            format!("metadata: {} keys changed", s.metadata_changed)
+        } else {
+            "metadata: not compared (different formats)".to_string()
+        },
         format!("mean L2: {}   max abs: {}   mean cosine: {}", opt(s.mean_l2), opt(s.max_abs), cosine(s.mean_cosine)),
         format!("global L2: {}   global cosine: {}", opt(s.global_l2), cosine(s.global_cosine)),
         format!("verdict: {}", if s.differs { "models differ" } else { "models are identical" }),
@@ -212,10 +216,19 @@ fn summary_lines(r: &Report) -> Vec<String> {
 }
 
 fn model_line(label: &str, m: &modeldiff::ModelSummary) -> String {
-    format!(
+    let mut s = format!(
         "{label}: {} ({}, {} tensors, {} parameters)",
         m.path, m.format, m.tensor_count, m.parameter_count
-    )
+    );
+    if !m.properties.is_empty() {
+        let facts: Vec<String> = m
+            .properties
+            .iter()
+            .map(|p| format!("{} {}", p.key, p.value))
+            .collect();
+        s.push_str(&format!("\n   {}", facts.join("; ")));
+    }
+    s
 }
 
 fn warnings(r: &Report) -> Vec<String> {

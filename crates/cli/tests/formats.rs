@@ -234,3 +234,119 @@ fn gguf_metadata_differences_are_reported() {
         md.len() as u64
     );
 }
+
+/// `APR\0` files written by the published `apr-format` crate diff against SafeTensors files
+/// holding the same values with zero difference for every lossless dtype.
+#[test]
+fn apr_format_files_round_trip_against_safetensors() {
+    use apr_format::v2::{AprV2Metadata, AprV2Writer, TensorDType};
+    use safetensors::tensor::TensorView;
+    use safetensors::Dtype;
+
+    let vals = |n: usize, k: f32| {
+        (0..n)
+            .map(|i| ((i as f32) * 0.37 + k).sin() * 3.0)
+            .collect::<Vec<f32>>()
+    };
+    let (f32s, f16s, bf16s) = (vals(96, 0.1), vals(42, 0.2), vals(40, 0.3));
+    let i32s: Vec<i32> = (0..10).map(|i| i * 1000 - 4000).collect();
+    let f16_bytes: Vec<u8> = f16s
+        .iter()
+        .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+        .collect();
+    let bf16_bytes: Vec<u8> = bf16s
+        .iter()
+        .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
+        .collect();
+    let f32_bytes: Vec<u8> = f32s.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let i32_bytes: Vec<u8> = i32s.iter().flat_map(|v| v.to_le_bytes()).collect();
+
+    let mut w = AprV2Writer::new(AprV2Metadata::new("round-trip"));
+    w.add_f32_tensor("a.f32", vec![8, 12], &f32s);
+    w.add_f16_tensor("b.f16", vec![6, 7], &f16s);
+    w.add_tensor("c.bf16", TensorDType::BF16, vec![5, 8], bf16_bytes.clone());
+    w.add_tensor("d.i32", TensorDType::I32, vec![10], i32_bytes.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let apr = dir.path().join("model.apr");
+    std::fs::write(&apr, w.write().unwrap()).unwrap();
+
+    let st = dir.path().join("model.safetensors");
+    let views = vec![
+        (
+            "a.f32",
+            TensorView::new(Dtype::F32, vec![8, 12], &f32_bytes).unwrap(),
+        ),
+        (
+            "b.f16",
+            TensorView::new(Dtype::F16, vec![6, 7], &f16_bytes).unwrap(),
+        ),
+        (
+            "c.bf16",
+            TensorView::new(Dtype::BF16, vec![5, 8], &bf16_bytes).unwrap(),
+        ),
+        (
+            "d.i32",
+            TensorView::new(Dtype::I32, vec![10], &i32_bytes).unwrap(),
+        ),
+    ];
+    safetensors::serialize_to_file(views, None, &st).unwrap();
+
+    // Cross-format: metadata is not compared, so --exit-code sees only the tensors.
+    let r = json_diff(&apr, &st, &["--exit-code"]);
+    assert_eq!(r["summary"]["metadata_compared"], false);
+    let tensors = r["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), 4);
+    for t in tensors {
+        assert_eq!(t["change"], "unchanged", "{}", t["name"]);
+        assert_eq!(t["dtype_changed"], false, "{}", t["name"]);
+        assert_eq!(t["identical"], true, "{}", t["name"]);
+        if t["name"] != "d.i32" {
+            assert_eq!(t["metrics"]["l2"], 0.0);
+            assert_eq!(t["metrics"]["cosine"], 1.0);
+        }
+    }
+}
+
+#[test]
+fn malformed_gguf_and_apr_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = std::fs::read(fixtures("gguf/types-le.gguf")).unwrap();
+    let apr = std::fs::read(fixtures("apr/zstd/base-model.apr")).unwrap();
+    let mut huge = gguf.clone();
+    huge[8..16].copy_from_slice(&(1u64 << 60).to_le_bytes()); // tensor count
+    let mut bad_version = gguf.clone();
+    bad_version[4..8].copy_from_slice(&99u32.to_le_bytes());
+    let mut bomb = apr.clone();
+    bomb[20..24].copy_from_slice(&u32::MAX.to_le_bytes()); // declared uncompressed size
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated.gguf", gguf[..gguf.len() / 3].to_vec()),
+        ("header-only.gguf", gguf[..20].to_vec()),
+        ("huge-count.gguf", huge),
+        ("bad-version.gguf", bad_version),
+        ("truncated.apr", apr[..apr.len() / 2].to_vec()),
+        ("bomb.apr", bomb),
+        (
+            "v1.apr",
+            b"APRN\x01\x00\x00\x00 messagepack follows".to_vec(),
+        ),
+    ];
+    let good = fixtures("gguf/types-le.gguf");
+    for (name, bytes) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        for cmd in [
+            vec!["diff".as_ref(), p.as_os_str(), good.as_os_str()],
+            vec!["inspect".as_ref(), p.as_os_str()],
+        ] {
+            let o = modeldiff(&cmd);
+            let err = String::from_utf8(o.stderr).unwrap();
+            assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+            assert!(o.stdout.is_empty(), "{name}");
+            assert_eq!(err.lines().count(), 1, "{name}: {err}");
+            assert!(
+                err.starts_with("modeldiff: ") && err.contains(name) && !err.contains("panicked"),
+                "{name}: {err}"
+            );
+        }
+    }
+}

@@ -300,7 +300,14 @@ fn diff_in_pool(a: &Model, b: &Model, config: &Config) -> Result<Report> {
     }
     summary.mean_cosine = (cos_n > 0).then(|| cos_sum / cos_n as f64);
     summary.max_abs = max_abs;
-    let metadata = crate::metadata::diff_metadata(a.metadata(), b.metadata());
+    // Metadata vocabularies differ between formats (GGUF key/values, SafeTensors
+    // `__metadata__`, APR JSON), so keys are only compared between files of the same format.
+    summary.metadata_compared = a.format() == b.format();
+    let metadata = if summary.metadata_compared {
+        crate::metadata::diff_metadata(a.metadata(), b.metadata())
+    } else {
+        Vec::new()
+    };
     summary.metadata_changed = metadata.len() as u64;
     summary.differs |= !metadata.is_empty();
 
@@ -321,6 +328,7 @@ fn model_summary(m: &Model) -> ModelSummary {
         format: m.format(),
         tensor_count: m.tensors().len() as u64,
         parameter_count: m.parameter_count(),
+        properties: crate::inspect::properties(m),
         warnings: m.warnings().to_vec(),
     }
 }

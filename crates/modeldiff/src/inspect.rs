@@ -68,6 +68,18 @@ pub struct TensorEntry {
     pub shard: usize,
 }
 
+/// The reader's format facts of `model`, in reader order.
+pub fn properties(model: &Model) -> Vec<Property> {
+    model
+        .properties()
+        .iter()
+        .map(|(k, v)| Property {
+            key: k.clone(),
+            value: v.clone(),
+        })
+        .collect()
+}
+
 /// Describes `model`.
 pub fn inspect(model: &Model) -> Inspection {
     Inspection {
@@ -76,14 +88,7 @@ pub fn inspect(model: &Model) -> Inspection {
         format: model.format(),
         tensor_count: model.tensors().len() as u64,
         parameter_count: model.parameter_count(),
-        properties: model
-            .properties()
-            .iter()
-            .map(|(k, v)| Property {
-                key: k.clone(),
-                value: v.clone(),
-            })
-            .collect(),
+        properties: properties(model),
         metadata: model
             .metadata()
             .iter()

@@ -38,6 +38,8 @@ pub struct ModelSummary {
     pub tensor_count: u64,
     /// Number of elements over all tensors (before filters).
     pub parameter_count: u64,
+    /// Format facts from the reader (version, alignment, compression, signature, ...).
+    pub properties: Vec<crate::inspect::Property>,
     /// Reader warnings (for example overlapping tensor data); omitted when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -161,6 +163,9 @@ pub struct Summary {
     pub global_cosine: Option<f64>,
     /// Metadata keys added, removed or changed.
     pub metadata_changed: u64,
+    /// Whether metadata was compared: only between files of the same format, whose metadata
+    /// speaks the same vocabulary.
+    pub metadata_compared: bool,
     /// Whether anything differs: a structural or dtype change, a tensor that is not
     /// identical, or a metadata change (what `--exit-code` reports).
     pub differs: bool,
