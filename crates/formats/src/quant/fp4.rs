@@ -53,6 +53,7 @@ const _: () = assert!(size_of::<BlockMxfp4>() == 17);
 impl BlockFormat for BlockMxfp4 {
     const BLOCK_ELEMS: usize = 32;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<17, 32>(src, dst, |b, out| {
             let blk = BlockMxfp4 {
@@ -81,6 +82,7 @@ const _: () = assert!(size_of::<BlockNvfp4>() == 36);
 impl BlockFormat for BlockNvfp4 {
     const BLOCK_ELEMS: usize = 64;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<36, 64>(src, dst, |b, out| {
             let blk = BlockNvfp4 {

@@ -40,6 +40,7 @@ const _: () = assert!(size_of::<BlockIq2Xxs>() == 66);
 impl BlockFormat for BlockIq2Xxs {
     const BLOCK_ELEMS: usize = 256;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<66, 256>(src, dst, |b, out| {
             let blk = BlockIq2Xxs {
@@ -75,6 +76,7 @@ const _: () = assert!(size_of::<BlockIq2Xs>() == 74);
 impl BlockFormat for BlockIq2Xs {
     const BLOCK_ELEMS: usize = 256;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<74, 256>(src, dst, |b, out| {
             let blk = BlockIq2Xs {
@@ -114,6 +116,7 @@ const _: () = assert!(size_of::<BlockIq2S>() == 82);
 impl BlockFormat for BlockIq2S {
     const BLOCK_ELEMS: usize = 256;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<82, 256>(src, dst, |b, out| {
             let blk = BlockIq2S {
@@ -151,6 +154,7 @@ const _: () = assert!(size_of::<BlockIq3Xxs>() == 98);
 impl BlockFormat for BlockIq3Xxs {
     const BLOCK_ELEMS: usize = 256;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<98, 256>(src, dst, |b, out| {
             let blk = BlockIq3Xxs {
@@ -191,6 +195,7 @@ const _: () = assert!(size_of::<BlockIq3S>() == 110);
 impl BlockFormat for BlockIq3S {
     const BLOCK_ELEMS: usize = 256;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<110, 256>(src, dst, |b, out| {
             let blk = BlockIq3S {
@@ -234,6 +239,7 @@ const _: () = assert!(size_of::<BlockIq1S>() == 50);
 impl BlockFormat for BlockIq1S {
     const BLOCK_ELEMS: usize = 256;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<50, 256>(src, dst, |b, out| {
             let blk = BlockIq1S {
@@ -276,6 +282,7 @@ const _: () = assert!(size_of::<BlockIq1M>() == 56);
 impl BlockFormat for BlockIq1M {
     const BLOCK_ELEMS: usize = 256;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<56, 256>(src, dst, |b, out| {
             let blk = BlockIq1M {
@@ -322,6 +329,7 @@ const _: () = assert!(size_of::<BlockIq4Nl>() == 18);
 impl BlockFormat for BlockIq4Nl {
     const BLOCK_ELEMS: usize = 32;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<18, 32>(src, dst, |b, out| {
             let blk = BlockIq4Nl {
@@ -352,6 +360,7 @@ const _: () = assert!(size_of::<BlockIq4Xs>() == 136);
 impl BlockFormat for BlockIq4Xs {
     const BLOCK_ELEMS: usize = 256;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         let mut kv = [0f32; 16];
         for (v, &k) in kv.iter_mut().zip(&KVALUES_IQ4NL) {

@@ -28,6 +28,7 @@ const _: () = assert!(size_of::<BlockQ2K>() == 84);
 impl BlockFormat for BlockQ2K {
     const BLOCK_ELEMS: usize = QK_K;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<84, 256>(src, dst, |b, out| {
             let blk = BlockQ2K {
@@ -65,6 +66,7 @@ const _: () = assert!(size_of::<BlockQ3K>() == 110);
 impl BlockFormat for BlockQ3K {
     const BLOCK_ELEMS: usize = QK_K;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<110, 256>(src, dst, |b, out| {
             let blk = BlockQ3K {
@@ -122,6 +124,7 @@ const _: () = assert!(size_of::<BlockQ4K>() == 144);
 impl BlockFormat for BlockQ4K {
     const BLOCK_ELEMS: usize = QK_K;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<144, 256>(src, dst, |b, out| {
             let blk = BlockQ4K {
@@ -166,6 +169,7 @@ const _: () = assert!(size_of::<BlockQ5K>() == 176);
 impl BlockFormat for BlockQ5K {
     const BLOCK_ELEMS: usize = QK_K;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<176, 256>(src, dst, |b, out| {
             let blk = BlockQ5K {
@@ -205,6 +209,7 @@ const _: () = assert!(size_of::<BlockQ6K>() == 210);
 impl BlockFormat for BlockQ6K {
     const BLOCK_ELEMS: usize = QK_K;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<210, 256>(src, dst, |b, out| {
             let blk = BlockQ6K {
@@ -253,6 +258,7 @@ const _: () = assert!(size_of::<BlockQ8K>() == 292);
 impl BlockFormat for BlockQ8K {
     const BLOCK_ELEMS: usize = QK_K;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<292, 256>(src, dst, |b, out| {
             let blk = BlockQ8K {

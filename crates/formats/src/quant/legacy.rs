@@ -22,6 +22,7 @@ const _: () = assert!(size_of::<BlockQ4_0>() == 18);
 impl BlockFormat for BlockQ4_0 {
     const BLOCK_ELEMS: usize = 32;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<18, 32>(src, dst, |b, out| {
             let blk = BlockQ4_0 {
@@ -51,6 +52,7 @@ const _: () = assert!(size_of::<BlockQ4_1>() == 20);
 impl BlockFormat for BlockQ4_1 {
     const BLOCK_ELEMS: usize = 32;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<20, 32>(src, dst, |b, out| {
             let blk = BlockQ4_1 {
@@ -80,6 +82,7 @@ const _: () = assert!(size_of::<BlockQ5_0>() == 22);
 impl BlockFormat for BlockQ5_0 {
     const BLOCK_ELEMS: usize = 32;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<22, 32>(src, dst, |b, out| {
             let blk = BlockQ5_0 {
@@ -113,6 +116,7 @@ const _: () = assert!(size_of::<BlockQ5_1>() == 24);
 impl BlockFormat for BlockQ5_1 {
     const BLOCK_ELEMS: usize = 32;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<24, 32>(src, dst, |b, out| {
             let blk = BlockQ5_1 {
@@ -145,6 +149,7 @@ const _: () = assert!(size_of::<BlockQ8_0>() == 34);
 impl BlockFormat for BlockQ8_0 {
     const BLOCK_ELEMS: usize = 32;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<34, 32>(src, dst, |b, out| {
             let blk = BlockQ8_0 {
@@ -176,6 +181,7 @@ const _: () = assert!(size_of::<BlockQ8_1>() == 36);
 impl BlockFormat for BlockQ8_1 {
     const BLOCK_ELEMS: usize = 32;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<36, 32>(src, dst, |b, out| {
             let blk = BlockQ8_1 {
@@ -205,6 +211,7 @@ const _: () = assert!(size_of::<BlockQ1_0>() == 18);
 impl BlockFormat for BlockQ1_0 {
     const BLOCK_ELEMS: usize = 128;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<18, 128>(src, dst, |b, out| {
             let blk = BlockQ1_0 {
@@ -236,6 +243,7 @@ const _: () = assert!(size_of::<BlockQ2_0>() == 18);
 impl BlockFormat for BlockQ2_0 {
     const BLOCK_ELEMS: usize = 64;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<18, 64>(src, dst, |b, out| {
             let blk = BlockQ2_0 {

@@ -32,6 +32,7 @@ const _: () = assert!(size_of::<BlockTq1_0>() == 54);
 impl BlockFormat for BlockTq1_0 {
     const BLOCK_ELEMS: usize = 256;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<54, 256>(src, dst, |b, out| {
             let blk = BlockTq1_0 {
@@ -71,6 +72,7 @@ const _: () = assert!(size_of::<BlockTq2_0>() == 66);
 impl BlockFormat for BlockTq2_0 {
     const BLOCK_ELEMS: usize = 256;
     const BLOCK_BYTES: usize = size_of::<Self>();
+    #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
         for_blocks::<66, 256>(src, dst, |b, out| {
             let blk = BlockTq2_0 {
