@@ -182,3 +182,37 @@ fn smollm2_q4_1_vs_q8_0_matches_numpy() {
     let keys: Vec<&str> = r.metadata.iter().map(|m| m.key.as_str()).collect();
     assert_eq!(keys, ["general.file_type"]);
 }
+
+#[test]
+fn smollm2_inspect_summarizes_the_tokenizer() {
+    let Some(p) = model("smollm2-135m-q4_1.gguf") else {
+        return;
+    };
+    let m = modeldiff_formats::open(&p).unwrap();
+    let info = modeldiff::inspect(&m);
+    assert_eq!(info.tensor_count, 272);
+    assert_eq!(info.tensors.len(), 272);
+    let meta = |k: &str| &info.metadata.iter().find(|e| e.key == k).unwrap().value;
+    assert_eq!(meta("general.architecture"), "llama");
+    assert_eq!(meta("llama.block_count"), 30);
+    // 49152 tokens are summarized, not listed.
+    assert_eq!(meta("tokenizer.ggml.tokens")["len"], 49152);
+    assert!(meta("tokenizer.ggml.tokens")["digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("blake3:"));
+    let embd = info
+        .tensors
+        .iter()
+        .find(|t| t.name == "token_embd.weight")
+        .unwrap();
+    assert_eq!(
+        (embd.dtype.as_str(), embd.shape.as_slice()),
+        ("Q8_0", &[49152u64, 576][..])
+    );
+    assert_eq!(embd.bytes, 49152 * 576 / 32 * 34);
+    assert!(info
+        .properties
+        .iter()
+        .any(|p| p.key == "version" && p.value == "3"));
+}
