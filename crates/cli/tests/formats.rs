@@ -350,3 +350,30 @@ fn malformed_gguf_and_apr_exit_2_with_one_line() {
         }
     }
 }
+
+/// APR_Q8 stores a 4-byte scale before its values: equal raw bytes at the wrong offsets must not
+/// pass for equal values (the engine's equal-bytes shortcut only applies to plain block layouts).
+#[test]
+fn apr_q8_tensors_differing_only_at_the_end_are_not_identical() {
+    use apr_format::v2::{AprV2Metadata, AprV2Writer};
+    let base: Vec<f32> = (0..64).map(|i| (i as f32 - 32.0) / 8.0).collect();
+    let mut tail = base.clone();
+    for v in &mut tail[60..] {
+        *v = -*v * 0.5;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (name, vals) in [("a.apr", &base), ("b.apr", &tail)] {
+        let mut w = AprV2Writer::new(AprV2Metadata::new("q8"));
+        w.add_q8_tensor("w", vec![64], vals);
+        let p = dir.path().join(name);
+        std::fs::write(&p, w.write().unwrap()).unwrap();
+        paths.push(p);
+    }
+    let r = json_diff(&paths[0], &paths[1], &[]);
+    let t = &r["tensors"][0];
+    assert_eq!(t["dtype_a"], "APR_Q8");
+    assert_eq!(t["identical"], false);
+    assert_eq!(t["mismatches"], 4);
+    assert!(t["metrics"]["l2"].as_f64().unwrap() > 0.0);
+}

@@ -377,11 +377,15 @@ fn run_job(a: &Model, b: &Model, pair: &Pair, job: &Job) -> Result<Partial> {
     }
 }
 
-/// Byte range of elements `s..e` of tensor `t`, when both ends fall on block boundaries.
+/// Byte range of elements `s..e` of tensor `t`, when the tensor is stored as plain blocks (no
+/// header, no padded last block, as `APR_Q8`'s scale or `APR_Q4`'s partial block would be) and
+/// both ends fall on block boundaries.
 fn byte_range(t: &TensorInfo, s: u64, e: u64) -> Option<std::ops::Range<usize>> {
     let be = t.dtype.block_elems() as u64;
     let bb = t.dtype.block_bytes() as u64;
-    (s.is_multiple_of(be) && e.is_multiple_of(be) && bb > 0)
+    let plain_blocks =
+        bb > 0 && t.elements().is_multiple_of(be) && t.byte_len() as u64 == t.elements() / be * bb;
+    (plain_blocks && s.is_multiple_of(be) && e.is_multiple_of(be))
         .then(|| ((s / be * bb) as usize)..((e / be * bb) as usize))
 }
 
