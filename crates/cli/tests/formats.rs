@@ -16,6 +16,18 @@ fn modeldiff(args: &[&std::ffi::OsStr]) -> Output {
         .expect("run modeldiff")
 }
 
+/// Runs modeldiff with `args`, asserts exit 0, and parses stdout as JSON.
+fn run_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let o = modeldiff(args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 fn json_diff(a: &Path, b: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
         "diff".as_ref(),
@@ -25,14 +37,7 @@ fn json_diff(a: &Path, b: &Path, extra: &[&str]) -> serde_json::Value {
         "json".as_ref(),
     ];
     args.extend(extra.iter().map(std::ffi::OsStr::new));
-    let o = modeldiff(&args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
+    run_json(&args)
 }
 
 fn unravel(mut i: u64, shape: &[u64]) -> Vec<u64> {
@@ -169,19 +174,12 @@ fn inspect_lists_every_format() {
         (fixtures("safetensors/a.safetensors"), "safetensors"),
         (fixtures("safetensors/sharded"), "safetensors"),
     ] {
-        let o = modeldiff(&[
+        let v = run_json(&[
             "inspect".as_ref(),
             file.as_os_str(),
             "--format".as_ref(),
             "json".as_ref(),
         ]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["schema"], "modeldiff.inspect.v1");
         assert_eq!(v["format"], format);
         let tensors = v["tensors"].as_array().unwrap();
@@ -209,20 +207,7 @@ fn gguf_metadata_differences_are_reported() {
         fixtures("gguf/types-le.gguf"),
         fixtures("gguf/align64.gguf"),
     );
-    let o = modeldiff(&[
-        "diff".as_ref(),
-        a.as_os_str(),
-        b.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = json_diff(&a, &b, &[]);
     let md = r["metadata"].as_array().unwrap();
     assert!(!md.is_empty());
     for m in md {

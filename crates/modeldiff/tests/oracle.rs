@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use modeldiff::{ChangeKind, Config, Report};
 use serde_json::Value;
 
+mod common;
+use common::{close, cos_ok};
+
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/safetensors")
 }
@@ -16,18 +19,6 @@ fn open(name: &str) -> modeldiff_formats::Model {
 
 fn run(a: &str, b: &str, cfg: &Config) -> Report {
     modeldiff::diff(&open(a), &open(b), cfg).unwrap()
-}
-
-/// The accuracy contract: relative 1e-6 for L2, RMSE, mean abs, norms and max abs.
-const RTOL: f64 = 1e-6;
-
-fn close(got: f64, want: f64) -> bool {
-    (got - want).abs() <= RTOL * want.abs() + 1e-300
-}
-
-/// |cos − cos_ref| ≤ 1e-12 + 1e-4·(1 − cos_ref): 1 − cos must be accurate near 1.
-fn cos_ok(got: f64, want: f64) -> bool {
-    (got - want).abs() <= 1e-12 + 1e-4 * (1.0 - want)
 }
 
 fn check_against_oracle(report: &Report, expected: &Value) {

@@ -7,6 +7,9 @@ use modeldiff::{ChangeKind, Config};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
+mod common;
+use common::{close, cos_ok};
+
 fn models_dir() -> PathBuf {
     std::env::var_os("MODELDIFF_TEST_MODELS")
         .map(PathBuf::from)
@@ -142,8 +145,6 @@ fn smollm2_q4_1_vs_q8_0_matches_numpy() {
     );
     let oracle: serde_json::Value = serde_json::from_slice(&std::fs::read(po).unwrap()).unwrap();
     let r = modeldiff::diff(&a, &b, &Config::default()).unwrap();
-    let close = |g: f64, w: f64| (g - w).abs() <= 1e-6 * w.abs() + 1e-300;
-    let cos_ok = |g: f64, w: f64| (g - w).abs() <= 1e-12 + 1e-4 * (1.0 - w);
     let want = oracle["tensors"].as_object().unwrap();
     assert_eq!(r.tensors.len(), want.len());
     for t in &r.tensors {
