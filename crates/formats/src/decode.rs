@@ -8,26 +8,27 @@ use std::ops::Range;
 use std::sync::LazyLock;
 
 use crate::dtype::{ByteOrder, DType, ValueKind};
+use crate::error::DecodeError;
 
 /// Decodes elements `range` of a tensor stored as `bytes` into `out` (`out.len() == range.len()`).
 ///
-/// Errors (as a message without the tensor name) when the dtype cannot be decoded, the range is
-/// out of bounds, or `out` has the wrong length.
+/// Errors when the dtype cannot be decoded, the range is out of bounds, or `out` has the wrong
+/// length.
 pub fn decode_f32(
     dtype: DType,
     order: ByteOrder,
     bytes: &[u8],
     range: Range<usize>,
     out: &mut [f32],
-) -> Result<(), String> {
+) -> Result<(), DecodeError> {
     check_out(&range, out.len())?;
     if let DType::Quant(q) = dtype {
         return crate::quant::dequantize_range(q, order, bytes, range, out);
     }
     // APR's own quantized layouts are little-endian only and carry their own range checks.
     match dtype {
-        DType::AprQ4 => return crate::apr::quant::decode_q4(bytes, range, out),
-        DType::AprQ8 => return crate::apr::quant::decode_q8(bytes, range, out),
+        DType::AprQ4 => return crate::quant::apr::decode_q4(bytes, range, out),
+        DType::AprQ8 => return crate::quant::apr::decode_q8(bytes, range, out),
         _ => {}
     }
     let src = element_bytes(dtype, bytes, &range)?;
@@ -79,7 +80,7 @@ pub fn decode_f32(
         _ if dtype.kind() == ValueKind::Integer => {
             for_each_int(dtype, le, src, |i, v| out[i] = v as f32);
         }
-        _ => return Err(format!("dtype {dtype} cannot be decoded to numbers")),
+        _ => return Err(not_decodable(dtype, "numbers")),
     }
     Ok(())
 }
@@ -91,22 +92,30 @@ pub fn decode_int(
     bytes: &[u8],
     range: Range<usize>,
     out: &mut [i128],
-) -> Result<(), String> {
+) -> Result<(), DecodeError> {
     check_out(&range, out.len())?;
     if dtype.kind() != ValueKind::Integer {
-        return Err(format!("dtype {dtype} is not an integer type"));
+        return Err(not_decodable(dtype, "integers"));
     }
     let src = element_bytes(dtype, bytes, &range)?;
     for_each_int(dtype, order == ByteOrder::Little, src, |i, v| out[i] = v);
     Ok(())
 }
 
-fn check_out(range: &Range<usize>, out_len: usize) -> Result<(), String> {
+fn not_decodable(dtype: DType, to: &'static str) -> DecodeError {
+    DecodeError::NotDecodable {
+        dtype: dtype.name(),
+        to,
+    }
+}
+
+fn check_out(range: &Range<usize>, out_len: usize) -> Result<(), DecodeError> {
     if range.start > range.end || range.len() != out_len {
-        return Err(format!(
-            "element range {}..{} does not match an output of {out_len} elements",
-            range.start, range.end
-        ));
+        return Err(DecodeError::OutputLength {
+            start: range.start as u64,
+            end: range.end as u64,
+            out: out_len as u64,
+        });
     }
     Ok(())
 }
@@ -116,20 +125,19 @@ fn element_bytes<'a>(
     dtype: DType,
     bytes: &'a [u8],
     range: &Range<usize>,
-) -> Result<&'a [u8], String> {
-    if dtype.block_elems() != 1 {
-        return Err(format!("dtype {dtype} cannot be decoded to numbers"));
+) -> Result<&'a [u8], DecodeError> {
+    if dtype.block_elems() != 1 || dtype.kind() == ValueKind::Opaque {
+        return Err(not_decodable(dtype, "numbers"));
     }
     let es = dtype.block_bytes();
     let (start, end) = (range.start.checked_mul(es), range.end.checked_mul(es));
     match (start, end) {
         (Some(s), Some(e)) if e <= bytes.len() => Ok(&bytes[s..e]),
-        _ => Err(format!(
-            "element range {}..{} is past the end of the tensor ({} elements)",
-            range.start,
-            range.end,
-            bytes.len() / es.max(1)
-        )),
+        _ => Err(DecodeError::OutOfRange {
+            start: range.start as u64,
+            end: range.end as u64,
+            len: (bytes.len() / es.max(1)) as u64,
+        }),
     }
 }
 

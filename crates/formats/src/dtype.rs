@@ -64,6 +64,7 @@ pub enum DType {
 
 /// What the values of a dtype are, for deciding how to compare them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ValueKind {
     /// Real numbers (floats and quantized types): compared with float metrics.
     Float,
@@ -75,6 +76,7 @@ pub enum ValueKind {
 
 /// Byte order of multi-byte fields inside stored tensor data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ByteOrder {
     /// Little-endian (every format's default).
     #[default]
@@ -134,7 +136,7 @@ impl DType {
         match self {
             DType::Quant(q) => q.block_elems(),
             DType::Opaque { block_elems, .. } => block_elems.max(1) as usize,
-            DType::AprQ4 => crate::apr::quant::APR_Q4_BLOCK_ELEMS,
+            DType::AprQ4 => crate::quant::apr::APR_Q4_BLOCK_ELEMS,
             _ => 1,
         }
     }
@@ -147,11 +149,32 @@ impl DType {
             DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
             DType::F8E4M3 | DType::F8E5M2 | DType::I8 | DType::U8 | DType::Bool => 1,
             DType::Quant(q) => q.block_bytes(),
-            DType::AprQ4 => crate::apr::quant::APR_Q4_BLOCK_BYTES,
+            DType::AprQ4 => crate::quant::apr::APR_Q4_BLOCK_BYTES,
             // The per-tensor scale header is accounted for in `storage_bytes`.
             DType::AprQ8 => 1,
             DType::Opaque { block_bytes, .. } => block_bytes as usize,
         }
+    }
+
+    /// The layout of a tensor of `elems` elements of this type when it is a plain run of
+    /// self-contained blocks: `(block_elems, block_bytes)`, such that the bytes of blocks
+    /// `i..j` encode elements `i·block_elems..j·block_elems` and nothing else decides their
+    /// values. `None` for layouts with a shared header (`APR_Q8`'s per-tensor scale), a padded
+    /// last block (`APR_Q4` when `elems` is not a multiple of 32) or an unknown block size.
+    ///
+    /// Equal bytes under the same dtype and byte order then mean equal values, block by block.
+    pub fn plain_layout(self, elems: u64) -> Option<(usize, usize)> {
+        let (be, bb) = (self.block_elems(), self.block_bytes());
+        let plain = match self {
+            DType::AprQ8 => false,
+            DType::Opaque {
+                block_bytes,
+                block_elems,
+                ..
+            } => block_bytes > 0 && block_elems > 0,
+            _ => bb > 0,
+        };
+        (plain && elems.is_multiple_of(be as u64)).then_some((be, bb))
     }
 
     /// How values of this type are compared.
@@ -233,12 +256,12 @@ impl DType {
     pub fn storage_bytes(self, elems: u64) -> Option<u64> {
         match self {
             DType::AprQ4 => {
-                let blocks = elems.div_ceil(crate::apr::quant::APR_Q4_BLOCK_ELEMS as u64);
-                return blocks.checked_mul(crate::apr::quant::APR_Q4_BLOCK_BYTES as u64);
+                let blocks = elems.div_ceil(crate::quant::apr::APR_Q4_BLOCK_ELEMS as u64);
+                return blocks.checked_mul(crate::quant::apr::APR_Q4_BLOCK_BYTES as u64);
             }
             DType::AprQ8 if elems == 0 => return Some(0),
             DType::AprQ8 => {
-                return elems.checked_add(crate::apr::quant::APR_Q8_HEADER_BYTES as u64)
+                return elems.checked_add(crate::quant::apr::APR_Q8_HEADER_BYTES as u64)
             }
             _ => {}
         }
@@ -303,6 +326,24 @@ mod tests {
         assert_eq!(DType::from_gguf_id(40).unwrap().name(), "NVFP4");
         assert_eq!(DType::from_gguf_id(30), Some(DType::BF16));
         assert_eq!(DType::Bool.to_gguf_id(), None);
+    }
+
+    #[test]
+    fn plain_layouts_exclude_headers_and_padding() {
+        assert_eq!(DType::F16.plain_layout(3), Some((1, 2)));
+        assert_eq!(
+            DType::from_gguf_id(8).unwrap().plain_layout(64),
+            Some((32, 34))
+        );
+        assert_eq!(DType::AprQ8.plain_layout(64), None);
+        assert_eq!(DType::AprQ4.plain_layout(64), Some((32, 18)));
+        assert_eq!(DType::AprQ4.plain_layout(33), None);
+        let unknown = DType::Opaque {
+            id: 99,
+            block_bytes: 0,
+            block_elems: 0,
+        };
+        assert_eq!(unknown.plain_layout(1), None);
     }
 
     #[test]

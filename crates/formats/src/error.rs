@@ -1,10 +1,11 @@
-//! The one error type of this crate.
+//! The error types of this crate: [`Error`] for opening and decoding model files, and
+//! [`DecodeError`] for decoding a buffer that is not (yet) tied to a file.
 
 use std::path::PathBuf;
 
 /// Everything that can go wrong while opening, validating or decoding a model file.
 ///
-/// Messages are lowercase, one line, and name the file or tensor concerned.
+/// Messages are lowercase, one line, and name the file (and the tensor, where there is one).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -58,13 +59,59 @@ pub enum Error {
         /// The value computed from the file's bytes.
         computed: u32,
     },
-    /// A tensor cannot be decoded to numbers (unknown or raw-only dtype, bad range).
-    #[error("tensor `{tensor}`: {detail}")]
+    /// A tensor of an opened model cannot be decoded as asked.
+    #[error("{}: tensor `{tensor}`: {source}", path.display())]
     Decode {
+        /// The model the tensor belongs to.
+        path: PathBuf,
         /// Tensor name.
         tensor: String,
         /// What is wrong.
-        detail: String,
+        source: DecodeError,
+    },
+}
+
+/// Why a buffer of stored tensor bytes cannot be decoded as asked (no file or tensor name:
+/// [`Error::Decode`] adds them when the buffer belongs to a model).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The dtype has no numeric decoding (an opaque type id, or a float decode of an integer).
+    #[error("dtype {dtype} cannot be decoded to {to}")]
+    NotDecodable {
+        /// The stored dtype's name.
+        dtype: String,
+        /// What was asked for (`numbers`, `integers`).
+        to: &'static str,
+    },
+    /// The blocks of this type have no defined big-endian layout.
+    #[error(
+        "{dtype} blocks in a big-endian file have no defined byte order; only F32, F16, BF16, \
+         F64, the integer types, Q4_0, Q8_0, Q4_K, Q6_K, MXFP4 and NVFP4 can be read"
+    )]
+    BigEndianLayout {
+        /// The quant type's name.
+        dtype: String,
+    },
+    /// The element range does not lie inside the tensor.
+    #[error("element range {start}..{end} is past the end of the tensor ({len} elements)")]
+    OutOfRange {
+        /// First requested element.
+        start: u64,
+        /// One past the last requested element.
+        end: u64,
+        /// Elements the stored bytes hold.
+        len: u64,
+    },
+    /// The output buffer's length differs from the range's, or the range is reversed.
+    #[error("element range {start}..{end} does not match an output of {out} elements")]
+    OutputLength {
+        /// First requested element.
+        start: u64,
+        /// One past the last requested element.
+        end: u64,
+        /// Length of the output buffer.
+        out: u64,
     },
 }
 

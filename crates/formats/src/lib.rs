@@ -9,6 +9,9 @@
 //! [`Model::f32_view`] hands out F32 tensors without copying. Half-precision conversion uses the
 //! runtime-dispatched SIMD routines of `modeldiff-kernels`.
 //!
+//! From memory, [`open_bytes`] does the same for a single-file model (fuzzers and language
+//! bindings use it; tests need no temp files).
+//!
 //! ```no_run
 //! let model = modeldiff_formats::open("model.safetensors".as_ref())?;
 //! let mut buf = vec![0f32; 1024];
@@ -22,7 +25,7 @@
 //!
 //! # Design
 //!
-//! - Files are memory-mapped in one place ([`Storage::map`]); nothing is read whole. The usual
+//! - Files are memory-mapped in one place (`mmap.rs`); nothing is read whole. The usual
 //!   mmap caveat applies: another process truncating an input while it is open can fault.
 //! - Validation happens before a [`Model`] exists: offsets, sizes and counts use checked
 //!   arithmetic, and every tensor's byte range is proven in bounds, so later accessors cannot fail.
@@ -34,39 +37,26 @@
 //!   decode whole blocks, so callers should align ranges to [`DType::block_elems`].
 #![deny(missing_docs)]
 
-pub mod apr;
+mod apr;
 pub mod decode;
-pub mod dtype;
-pub mod error;
-pub mod gguf;
-pub mod mmap;
-pub mod model;
-pub mod quant;
-pub mod safetensors;
+mod dtype;
+mod error;
+mod gguf;
+mod mmap;
+mod model;
+mod options;
+mod quant;
+mod safetensors;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use dtype::{ByteOrder, DType, ValueKind};
-pub use error::{Error, Result};
-pub use mmap::Storage;
-pub use model::{Format, MetaValue, Model, TensorInfo};
+pub use error::{DecodeError, Error, Result};
+pub use model::{Format, MetaValue, Model, Property, PropertyKey, PropertyValue, TensorInfo};
+pub use options::OpenOptions;
 pub use quant::QuantType;
 
-/// Options for [`open_with`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct OpenOptions {
-    /// Verify checksums where the format has them (APR CRC32). Default `true`.
-    pub verify_checksums: bool,
-}
-
-impl Default for OpenOptions {
-    fn default() -> Self {
-        OpenOptions {
-            verify_checksums: true,
-        }
-    }
-}
+use mmap::Storage;
 
 /// What a file's first bytes say it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +113,54 @@ pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Model> {
         None => Err(Error::UnknownFormat {
             path: path.into(),
             detail: describe_head(&head),
+        }),
+    }
+}
+
+/// Opens a single-file model held in memory, with default options: the same detection and
+/// validation as [`open`], with `name` standing in for the path in messages and reports.
+///
+/// `bytes` is anything that converts into an owned `Vec<u8>` (a `Vec<u8>`, a `Box<[u8]>`, a
+/// `String`, ...). A SafeTensors shard index names other files, so it cannot be opened from
+/// memory; a GGUF shard opens alone, with a warning.
+///
+/// ```
+/// let header = br#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+/// let mut file = (header.len() as u64).to_le_bytes().to_vec();
+/// file.extend_from_slice(header);
+/// file.extend(1f32.to_le_bytes().into_iter().chain(2f32.to_le_bytes()));
+/// let model = modeldiff_formats::open_bytes("in-memory.safetensors", file)?;
+/// let mut out = [0f32; 2];
+/// model.decode_f32(0, 0..2, &mut out)?;
+/// assert_eq!(out, [1.0, 2.0]);
+/// # Ok::<(), modeldiff_formats::Error>(())
+/// ```
+pub fn open_bytes(name: impl Into<PathBuf>, bytes: impl Into<Vec<u8>>) -> Result<Model> {
+    open_bytes_with(name, bytes, &OpenOptions::default())
+}
+
+/// [`open_bytes`] with explicit options.
+pub fn open_bytes_with(
+    name: impl Into<PathBuf>,
+    bytes: impl Into<Vec<u8>>,
+    options: &OpenOptions,
+) -> Result<Model> {
+    let path = name.into();
+    let bytes = bytes.into();
+    let head = &bytes[..bytes.len().min(64)];
+    match detect(head) {
+        Some(Detected::SafeTensors) => safetensors::open_storage(&path, Storage::Owned(bytes)),
+        Some(Detected::Gguf) => {
+            gguf::open_storage(&path, Storage::Owned(bytes), options, gguf::Siblings::None)
+        }
+        Some(Detected::Apr) => apr::open_storage(&path, Storage::Owned(bytes), options),
+        Some(Detected::SafeTensorsIndex) => Err(Error::Unsupported {
+            path,
+            detail: "a shard index names other files; open it by path, not from memory".into(),
+        }),
+        None => Err(Error::UnknownFormat {
+            detail: describe_head(head),
+            path,
         }),
     }
 }

@@ -1,4 +1,5 @@
-//! The single place where files are memory-mapped.
+//! [`Storage`]: the bytes behind a model's tensors, and the single place where files are
+//! memory-mapped.
 
 use std::fs::File;
 use std::path::Path;
@@ -6,9 +7,9 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Bytes backing one or more tensors: a read-only memory map or an owned buffer
-/// (for example a decompressed payload).
+/// (a decompressed payload, or bytes handed to [`crate::open_bytes`]).
 #[derive(Debug)]
-pub enum Storage {
+pub(crate) enum Storage {
     /// A read-only map of a whole file.
     Mapped(memmap2::Mmap),
     /// Bytes owned in memory.
@@ -19,7 +20,7 @@ impl Storage {
     /// Maps `path` read-only.
     ///
     /// Zero-length files cannot be mapped on every platform; they become an empty owned buffer.
-    pub fn map(path: &Path) -> Result<Storage> {
+    pub(crate) fn map(path: &Path) -> Result<Storage> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if len == 0 {
@@ -37,7 +38,7 @@ impl Storage {
     }
 
     /// The stored bytes.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Storage::Mapped(m) => m,
             Storage::Owned(v) => v,

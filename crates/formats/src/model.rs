@@ -6,13 +6,14 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::decode;
-use crate::dtype::{ByteOrder, DType};
-use crate::error::{Error, Result};
+use crate::dtype::{ByteOrder, DType, ValueKind};
+use crate::error::{DecodeError, Error, Result};
 use crate::mmap::Storage;
 
 /// The container format of a model file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Format {
     /// Hugging Face SafeTensors, single file or sharded with an index.
     SafeTensors,
@@ -57,6 +58,124 @@ pub enum MetaValue {
     Array(Vec<MetaValue>),
     /// A JSON value (APR metadata).
     Json(serde_json::Value),
+}
+
+/// What a format fact is about; each reader reports the facts its format has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PropertyKey {
+    /// Which variant of the format (APR: aprender v2, legacy `APR2`, cookbook bundle).
+    Variant,
+    /// Format version (GGUF 1–3; APR `major.minor`).
+    Version,
+    /// Byte order of the stored data (`little-endian`, `big-endian`).
+    ByteOrder,
+    /// Alignment of tensor data in bytes (GGUF `general.alignment`).
+    Alignment,
+    /// Offset of the tensor data section in the file.
+    DataOffset,
+    /// Length of the JSON header in bytes (SafeTensors).
+    HeaderBytes,
+    /// Number of metadata entries.
+    MetadataCount,
+    /// Number of tensors declared by the file.
+    TensorCount,
+    /// Number of files the model is split over.
+    ShardCount,
+    /// Payload compression (`none`, `lz4`, `zstd`).
+    Compression,
+    /// The quantization a file declares for itself (APR cookbook label).
+    Quantization,
+    /// Whether a signature is present (APR cookbook).
+    Signature,
+    /// How the file's integrity is checked, when it has no CRC (APR cookbook).
+    Checksum,
+    /// Outcome of the header CRC32 check (`ok`, `not verified`).
+    HeaderCrc32,
+    /// Outcome of the footer CRC32 check.
+    FooterCrc32,
+    /// Declared payload size in bytes.
+    PayloadBytes,
+    /// Header flag bits with their names.
+    Flags,
+}
+
+impl PropertyKey {
+    /// The snake_case name used in reports (`version`, `byte_order`, `shard_count`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            PropertyKey::Variant => "variant",
+            PropertyKey::Version => "version",
+            PropertyKey::ByteOrder => "byte_order",
+            PropertyKey::Alignment => "alignment",
+            PropertyKey::DataOffset => "data_offset",
+            PropertyKey::HeaderBytes => "header_bytes",
+            PropertyKey::MetadataCount => "metadata_count",
+            PropertyKey::TensorCount => "tensor_count",
+            PropertyKey::ShardCount => "shard_count",
+            PropertyKey::Compression => "compression",
+            PropertyKey::Quantization => "quantization",
+            PropertyKey::Signature => "signature",
+            PropertyKey::Checksum => "checksum",
+            PropertyKey::HeaderCrc32 => "header_crc32",
+            PropertyKey::FooterCrc32 => "footer_crc32",
+            PropertyKey::PayloadBytes => "payload_bytes",
+            PropertyKey::Flags => "flags",
+        }
+    }
+}
+
+impl fmt::Display for PropertyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The value of a format fact: a number where it is one, text otherwise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PropertyValue {
+    /// A count, size, offset or version number.
+    Int(u64),
+    /// Anything else.
+    Text(String),
+}
+
+impl fmt::Display for PropertyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PropertyValue::Int(n) => write!(f, "{n}"),
+            PropertyValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One format fact of an opened model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Property {
+    /// What it is about.
+    pub key: PropertyKey,
+    /// Its value.
+    pub value: PropertyValue,
+}
+
+impl Property {
+    /// A numeric fact.
+    pub(crate) fn int(key: PropertyKey, value: impl TryInto<u64>) -> Property {
+        Property {
+            key,
+            value: PropertyValue::Int(value.try_into().unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// A textual fact.
+    pub(crate) fn text(key: PropertyKey, value: impl Into<String>) -> Property {
+        Property {
+            key,
+            value: PropertyValue::Text(value.into()),
+        }
+    }
 }
 
 /// One tensor of a model: its name, type and row-major shape, plus where its bytes live.
@@ -134,7 +253,7 @@ pub struct Model {
     pub(crate) by_name: HashMap<String, usize>,
     pub(crate) storages: Vec<Storage>,
     pub(crate) metadata: Vec<(String, MetaValue)>,
-    pub(crate) properties: Vec<(String, String)>,
+    pub(crate) properties: Vec<Property>,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -146,7 +265,7 @@ impl Model {
         tensors: Vec<TensorInfo>,
         storages: Vec<Storage>,
         metadata: Vec<(String, MetaValue)>,
-        properties: Vec<(String, String)>,
+        properties: Vec<Property>,
     ) -> Result<Model> {
         let mut by_name = HashMap::with_capacity(tensors.len());
         for (i, t) in tensors.iter().enumerate() {
@@ -196,8 +315,8 @@ impl Model {
         &self.metadata
     }
 
-    /// Format-specific facts for display (version, alignment, shard count, ...).
-    pub fn properties(&self) -> &[(String, String)] {
+    /// Format-specific facts (version, alignment, shard count, ...), in reader order.
+    pub fn properties(&self) -> &[Property] {
         &self.properties
     }
 
@@ -240,25 +359,93 @@ impl Model {
         bytemuck::try_cast_slice(self.tensor_bytes(index)).ok()
     }
 
-    /// Decodes elements `range` (flat, row-major) of tensor `index` to f32 into `out`.
-    pub fn decode_f32(&self, index: usize, range: Range<usize>, out: &mut [f32]) -> Result<()> {
+    /// The stored bytes that encode exactly elements `elems` of tensor `index` and nothing
+    /// else, when the tensor is a plain run of self-contained blocks and both ends of `elems`
+    /// fall on block boundaries (see [`DType::plain_layout`]); `None` otherwise.
+    ///
+    /// Two tensors of the same dtype and byte order whose ranges return equal bytes hold equal
+    /// values there, so callers can skip decoding one side.
+    ///
+    /// # Panics
+    /// If `index` is out of bounds.
+    pub fn encoded_range(&self, index: usize, elems: Range<u64>) -> Option<&[u8]> {
         let t = &self.tensors[index];
-        decode::decode_f32(t.dtype, t.byte_order, self.tensor_bytes(index), range, out).map_err(
-            |detail| Error::Decode {
-                tensor: t.name.clone(),
-                detail,
-            },
-        )
+        let (be, bb) = t.dtype.plain_layout(t.elements())?;
+        let (be, bb) = (be as u64, bb as u64);
+        if elems.start > elems.end
+            || elems.end > t.elements()
+            || !elems.start.is_multiple_of(be)
+            || !elems.end.is_multiple_of(be)
+        {
+            return None;
+        }
+        let (s, e) = (elems.start / be * bb, elems.end / be * bb);
+        self.tensor_bytes(index).get(s as usize..e as usize)
     }
 
-    /// Decodes elements `range` of an integer or boolean tensor exactly.
+    /// Whether tensor `index` can be decoded to numbers ([`Model::decode_f32`], or
+    /// [`Model::decode_int`] for integer types): `Err` names the file, the tensor and why not
+    /// (an opaque type id, quant blocks without a big-endian layout). Known at open time, so a
+    /// caller can skip such tensors up front instead of failing mid-run.
+    ///
+    /// # Panics
+    /// If `index` is out of bounds.
+    pub fn check_decodable(&self, index: usize) -> Result<()> {
+        let t = &self.tensors[index];
+        let why = match t.dtype {
+            DType::Opaque { .. } => Some(DecodeError::NotDecodable {
+                dtype: t.dtype.name(),
+                to: "numbers",
+            }),
+            DType::Quant(q) if t.byte_order == ByteOrder::Big && !q.big_endian_supported() => {
+                Some(DecodeError::BigEndianLayout {
+                    dtype: q.name().to_string(),
+                })
+            }
+            _ => None,
+        };
+        match why {
+            Some(source) => Err(self.decode_error(index, source)),
+            None => Ok(()),
+        }
+    }
+
+    fn decode_error(&self, index: usize, source: DecodeError) -> Error {
+        Error::Decode {
+            path: self.path.clone(),
+            tensor: self.tensors[index].name.clone(),
+            source,
+        }
+    }
+
+    /// Decodes elements `range` (flat, row-major) of tensor `index` to f32 into `out`
+    /// (`out.len() == range.len()`). Ranges aligned to [`DType::block_elems`] decode each block
+    /// once.
+    ///
+    /// # Panics
+    /// If `index` is out of bounds.
+    pub fn decode_f32(&self, index: usize, range: Range<usize>, out: &mut [f32]) -> Result<()> {
+        let t = &self.tensors[index];
+        decode::decode_f32(t.dtype, t.byte_order, self.tensor_bytes(index), range, out)
+            .map_err(|e| self.decode_error(index, e))
+    }
+
+    /// Decodes elements `range` of an integer or boolean tensor exactly (booleans as 0 and 1).
+    ///
+    /// # Panics
+    /// If `index` is out of bounds.
     pub fn decode_int(&self, index: usize, range: Range<usize>, out: &mut [i128]) -> Result<()> {
         let t = &self.tensors[index];
-        decode::decode_int(t.dtype, t.byte_order, self.tensor_bytes(index), range, out).map_err(
-            |detail| Error::Decode {
-                tensor: t.name.clone(),
-                detail,
-            },
-        )
+        if t.dtype.kind() != ValueKind::Integer {
+            return Err(self.decode_error(
+                index,
+                DecodeError::NotDecodable {
+                    dtype: t.dtype.name(),
+                    to: "integers",
+                },
+            ));
+        }
+        decode::decode_int(t.dtype, t.byte_order, self.tensor_bytes(index), range, out)
+            .map_err(|e| self.decode_error(index, e))
     }
 }

@@ -14,7 +14,7 @@ use ::safetensors::tensor::{Dtype, SafeTensors};
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
 use crate::mmap::Storage;
-use crate::model::{Format, MetaValue, Model, TensorInfo};
+use crate::model::{Format, MetaValue, Model, Property, PropertyKey, TensorInfo};
 
 const FORMAT: &str = "safetensors";
 
@@ -89,9 +89,13 @@ fn sorted_meta(m: Option<HashMap<String, String>>) -> Vec<(String, MetaValue)> {
 
 /// Opens a single `.safetensors` file.
 pub(crate) fn open_file(path: &Path) -> Result<Model> {
-    let storage = Storage::map(path)?;
+    open_storage(path, Storage::map(path)?)
+}
+
+/// Opens a single SafeTensors file already held in `storage` (`path` names it in messages).
+pub(crate) fn open_storage(path: &Path, storage: Storage) -> Result<Model> {
     let (tensors, meta, header) = parse(path, storage.bytes(), 0)?;
-    let props = vec![("header_bytes".to_string(), header.to_string())];
+    let props = vec![Property::int(PropertyKey::HeaderBytes, header)];
     Model::new(
         path.into(),
         Format::SafeTensors,
@@ -231,7 +235,7 @@ pub(crate) fn open_index(index: &Path) -> Result<Model> {
         .collect();
     let mut unlisted: Vec<String> = by_shard.into_values().flat_map(|m| m.into_keys()).collect();
     unlisted.sort();
-    let props = vec![("shards".to_string(), storages.len().to_string())];
+    let props = vec![Property::int(PropertyKey::ShardCount, storages.len())];
     let mut model = Model::new(
         index.into(),
         Format::SafeTensors,

@@ -38,8 +38,8 @@ fn prop(model: &Model, key: &str) -> String {
     model
         .properties()
         .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
+        .find(|p| p.key.name() == key)
+        .map(|p| p.value.to_string())
         .unwrap_or_default()
 }
 
@@ -200,8 +200,8 @@ fn reads_apr_format_writer_output() {
     let p = write(&dir, "m.apr", &w.bytes);
     let model = open(&p).unwrap();
     check_written(&model, &w);
-    assert_eq!(prop(&model, "header crc32"), "ok");
-    assert_eq!(prop(&model, "footer crc32"), "ok");
+    assert_eq!(prop(&model, "header_crc32"), "ok");
+    assert_eq!(prop(&model, "footer_crc32"), "ok");
     assert_eq!(prop(&model, "compression"), "none");
     assert!(prop(&model, "flags").contains("row-major"));
     assert!(model.warnings().is_empty(), "{:?}", model.warnings());
@@ -228,7 +228,7 @@ fn footer_is_optional_and_checked() {
     let p = write(&dir, "nofooter.apr", &w.bytes[..n - 4]);
     let model = open(&p).unwrap();
     check_written(&model, &w);
-    assert_eq!(prop(&model, "footer crc32"), "absent");
+    assert_eq!(prop(&model, "footer_crc32"), "absent");
 
     let mut bad = w.bytes.clone();
     bad[n - 1] ^= 0xff;
@@ -291,7 +291,7 @@ fn compressed_aprender_payloads() {
         let model = open(&p).unwrap();
         check_written(&model, &w);
         assert_eq!(prop(&model, "compression"), name);
-        assert_eq!(prop(&model, "footer crc32"), "ok");
+        assert_eq!(prop(&model, "footer_crc32"), "ok");
     }
 }
 
@@ -593,7 +593,7 @@ fn hostile_aprender_files() {
     let p = write(&dir, "crc2.apr", &bad);
     assert!(open(&p).is_err());
     let m = open_with(&p, &no_verify()).unwrap();
-    assert_eq!(prop(&m, "header crc32"), "not verified");
+    assert_eq!(prop(&m, "header_crc32"), "not verified");
 
     let cm = aprender_file(b"APR\0", 0x0800, &good_entries(), true);
     let e = expect_err(&dir, "colmajor.apr", &cm, "column-major");

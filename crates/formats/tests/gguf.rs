@@ -85,8 +85,9 @@ fn meta<'a>(m: &'a Model, key: &str) -> &'a MetaValue {
     &m.metadata().iter().find(|(k, _)| k == key).unwrap().1
 }
 
-fn prop<'a>(m: &'a Model, key: &str) -> &'a str {
-    &m.properties().iter().find(|(k, _)| k == key).unwrap().1
+fn prop(m: &Model, key: &str) -> String {
+    let p = m.properties().iter().find(|p| p.key.name() == key);
+    p.unwrap().value.to_string()
 }
 
 fn check_metadata(m: &Model) {
@@ -143,7 +144,7 @@ fn every_type_little_endian_is_bit_exact() {
     assert_eq!(m.tensors()[m.find("t.q4_k").unwrap()].shape, vec![2, 512]);
     assert_eq!(m.tensors()[m.find("t.i32").unwrap()].dtype, DType::I32);
     assert_eq!(prop(&m, "version"), "3");
-    assert_eq!(prop(&m, "byte order"), "little-endian");
+    assert_eq!(prop(&m, "byte_order"), "little-endian");
     assert_eq!(prop(&m, "alignment"), "32");
     check_metadata(&m);
 }
@@ -151,7 +152,7 @@ fn every_type_little_endian_is_bit_exact() {
 #[test]
 fn big_endian_file() {
     let m = open(&fixture("types-be.gguf")).unwrap();
-    assert_eq!(prop(&m, "byte order"), "big-endian");
+    assert_eq!(prop(&m, "byte_order"), "big-endian");
     assert!(m.tensors().iter().all(|t| t.byte_order == ByteOrder::Big));
     check_metadata(&m);
     let n = check_file("types-be", &m, &["t.q5_0"]);
@@ -178,7 +179,7 @@ fn shards_open_as_one_model() {
     for first in ["split-00001-of-00003.gguf", "split-00002-of-00003.gguf"] {
         let m = open(&fixture(first)).unwrap();
         assert_eq!(m.tensors().len(), 3);
-        assert_eq!(prop(&m, "shard count"), "3");
+        assert_eq!(prop(&m, "shard_count"), "3");
         let shards: Vec<usize> = m.tensors().iter().map(|t| t.shard).collect();
         assert_eq!(shards, vec![0, 1, 2]);
         assert_eq!(

@@ -29,19 +29,18 @@ use super::compress::{self, Codec};
 use super::{json_metadata, read_shape, Cursor, Entry, Parts, FORMAT, HEADER_BYTES};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::OpenOptions;
+use crate::model::{Property, PropertyKey};
+use crate::options::OpenOptions;
 
 /// Flag: payload compressed with LZ4 (`AprV2Flags::LZ4_COMPRESSED`).
-pub const FLAG_LZ4: u16 = 0x0001;
+pub(crate) const FLAG_LZ4: u16 = 0x0001;
 /// Flag: payload compressed with Zstd (`AprV2Flags::ZSTD_COMPRESSED`).
-pub const FLAG_ZSTD: u16 = 0x0002;
+pub(crate) const FLAG_ZSTD: u16 = 0x0002;
 /// Flag: payload encrypted (`AprV2Flags::ENCRYPTED`); refused.
-pub const FLAG_ENCRYPTED: u16 = 0x0004;
-/// Flag: tensors are row-major (`AprV2Flags::LAYOUT_ROW_MAJOR`, LAYOUT-002).
-pub const FLAG_ROW_MAJOR: u16 = 0x0400;
+pub(crate) const FLAG_ENCRYPTED: u16 = 0x0004;
 /// Flag: tensors are column-major (`AprV2Flags::LAYOUT_COLUMN_MAJOR`); aprender refuses such
 /// "dirty" files, and so do we.
-pub const FLAG_COLUMN_MAJOR: u16 = 0x0800;
+pub(crate) const FLAG_COLUMN_MAJOR: u16 = 0x0800;
 
 /// Names of all flag bits, for the `flags` property.
 const FLAG_NAMES: [(u16, &str); 12] = [
@@ -55,6 +54,7 @@ const FLAG_NAMES: [(u16, &str); 12] = [
     (0x0080, "model-card"),
     (0x0100, "streaming"),
     (0x0200, "vocab"),
+    // `AprV2Flags::LAYOUT_ROW_MAJOR` (LAYOUT-002): the default, nothing to do.
     (0x0400, "row-major"),
     (0x0800, "column-major"),
 ];
@@ -66,7 +66,7 @@ const MIN_ENTRY_BYTES: u64 = 20;
 /// Largest JSON metadata section accepted (256 MiB). aprender's `MAX_METADATA_SIZE` is 16 MiB
 /// but its reader does not enforce it; we allow tokenizer-heavy metadata while bounding the
 /// JSON parser's work.
-pub const MAX_METADATA_BYTES: u64 = 256 << 20;
+pub(crate) const MAX_METADATA_BYTES: u64 = 256 << 20;
 
 /// Tensor data alignment (`ALIGNMENT`).
 const ALIGN: u64 = 64;
@@ -166,18 +166,21 @@ pub(super) fn parse(
     options: &OpenOptions,
 ) -> Result<Parts> {
     let mal = |d: String| Error::malformed(path, FORMAT, d);
-    let mut props: Vec<(String, String)> = Vec::new();
+    let mut props: Vec<Property> = Vec::new();
     let mut warnings = Vec::new();
     let variant = match ids {
         Ids::V2 => "aprender v2 (`APR\\0`)",
         Ids::Legacy => "aprender v2, legacy `APR2` magic and dtype ids",
     };
-    props.push(("variant".into(), variant.into()));
-    props.push(("version".into(), format!("{}.{}", h[4], h[5])));
+    props.push(Property::text(PropertyKey::Variant, variant));
+    props.push(Property::text(
+        PropertyKey::Version,
+        format!("{}.{}", h[4], h[5]),
+    ));
 
     let (stored, computed) = header_crc(h);
     if !options.verify_checksums {
-        props.push(("header crc32".into(), "not verified".into()));
+        props.push(Property::text(PropertyKey::HeaderCrc32, "not verified"));
     } else if stored != computed {
         return Err(Error::Checksum {
             path: path.into(),
@@ -186,7 +189,7 @@ pub(super) fn parse(
             computed,
         });
     } else {
-        props.push(("header crc32".into(), "ok".into()));
+        props.push(Property::text(PropertyKey::HeaderCrc32, "ok"));
     }
     if h[4] != 2 {
         warnings.push(format!("APR version {}.{} (expected 2.x)", h[4], h[5]));
@@ -201,8 +204,8 @@ pub(super) fn parse(
         .filter(|(bit, _)| flags & bit != 0)
         .map(|(_, n)| *n)
         .collect();
-    props.push((
-        "flags".into(),
+    props.push(Property::text(
+        PropertyKey::Flags,
         format!("{flags:#06x} [{}]", names.join(", ")),
     ));
     if flags & FLAG_COLUMN_MAJOR != 0 {
@@ -243,11 +246,11 @@ pub(super) fn parse(
     let plain = file.get(HEADER_BYTES) == Some(&b'{') && metadata_offset == HEADER_BYTES as u64;
     let payload = match codec {
         None => {
-            props.push(("compression".into(), "none".into()));
+            props.push(Property::text(PropertyKey::Compression, "none"));
             None
         }
         Some(c) if plain => {
-            props.push(("compression".into(), "none".into()));
+            props.push(Property::text(PropertyKey::Compression, "none"));
             warnings.push(format!(
                 "{} flag is set but the payload is stored uncompressed (as aprender's writer does)",
                 c.name()
@@ -255,7 +258,7 @@ pub(super) fn parse(
             None
         }
         Some(c) => {
-            props.push(("compression".into(), c.name().into()));
+            props.push(Property::text(PropertyKey::Compression, c.name()));
             Some(decompress(&file[HEADER_BYTES..], c).map_err(mal)?)
         }
     };
@@ -389,8 +392,8 @@ pub(super) fn parse(
             computed,
         },
     )?;
-    props.push(("footer crc32".into(), footer.into()));
-    props.push(("tensor count".into(), tensor_count.to_string()));
+    props.push(Property::text(PropertyKey::FooterCrc32, footer));
+    props.push(Property::int(PropertyKey::TensorCount, tensor_count));
 
     Ok(Parts {
         entries,

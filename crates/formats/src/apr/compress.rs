@@ -9,20 +9,20 @@
 /// Largest uncompressed payload accepted (16 GiB): above every APR model we know of (the format
 /// targets models that fit in memory after decompression), and low enough that a lying header
 /// cannot make us reserve an absurd amount of memory.
-pub const MAX_DECOMPRESSED_BYTES: u64 = 16 << 30;
+pub(crate) const MAX_DECOMPRESSED_BYTES: u64 = 16 << 30;
 
 /// Largest expansion of an LZ4 block. Each extra length byte (0xFF) of an LZ4 sequence adds at
 /// most 255 bytes of output, so no valid block expands by more than 255:1 (plus a few bytes of
 /// slack, [`RATIO_SLACK_BYTES`]); a larger declared size is a lie we refuse without allocating.
-pub const LZ4_MAX_RATIO: u64 = 255;
+pub(crate) const LZ4_MAX_RATIO: u64 = 255;
 
 /// Largest expansion of a Zstd frame: an RLE block is a 3-byte header plus 1 byte and expands to
 /// at most 128 KiB (the maximum block size), i.e. 32768:1.
-pub const ZSTD_MAX_RATIO: u64 = 32 * 1024;
+pub(crate) const ZSTD_MAX_RATIO: u64 = 32 * 1024;
 
 /// Fixed slack added to the ratio bound so tiny payloads (headers, one short literal run) are
 /// not refused.
-pub const RATIO_SLACK_BYTES: u64 = 64;
+pub(crate) const RATIO_SLACK_BYTES: u64 = 64;
 
 /// A payload compression codec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

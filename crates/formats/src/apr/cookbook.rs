@@ -24,9 +24,10 @@ use super::compress::{self, Codec};
 use super::{read_shape, Cursor, Entry, Parts, FORMAT, HEADER_BYTES};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::model::{Property, PropertyKey};
 
 /// Size of the optional signature block (64-byte Ed25519 signature + 32-byte public key).
-pub const SIGNATURE_BYTES: usize = 96;
+pub(crate) const SIGNATURE_BYTES: usize = 96;
 
 /// Smallest index entry: u32 name_len, u32 ndim, u64 offset, u64 length, u8 dtype.
 const MIN_ENTRY_BYTES: u64 = 25;
@@ -71,30 +72,21 @@ pub(super) fn parse(path: &Path, file: &[u8], h: &[u8; HEADER_BYTES]) -> Result<
     let payload_size = u32_at(h, 20) as u64;
     let file_len = file.len() as u64;
     let properties = vec![
-        (
-            "variant".to_string(),
-            "apr-cookbook bundle v2 (`APR2`)".to_string(),
-        ),
-        ("version".into(), format!("{}.{}", h[4], h[5])),
-        (
-            "compression".into(),
-            codec.map_or("none", Codec::name).into(),
-        ),
-        ("quantization".into(), label(h[7]).into()),
-        (
-            "signature".into(),
+        Property::text(PropertyKey::Variant, "apr-cookbook bundle v2 (`APR2`)"),
+        Property::text(PropertyKey::Version, format!("{}.{}", h[4], h[5])),
+        Property::text(PropertyKey::Compression, codec.map_or("none", Codec::name)),
+        Property::text(PropertyKey::Quantization, label(h[7])),
+        Property::text(
+            PropertyKey::Signature,
             if signed {
-                "present (Ed25519, not verified)".into()
+                "present (Ed25519, not verified)"
             } else {
-                "absent".into()
+                "absent"
             },
         ),
-        (
-            "checksum".into(),
-            "none (the bundle has no checksum)".into(),
-        ),
-        ("payload bytes".into(), payload_size.to_string()),
-        ("tensor count".into(), tensor_count.to_string()),
+        Property::text(PropertyKey::Checksum, "none (the bundle has no checksum)"),
+        Property::int(PropertyKey::PayloadBytes, payload_size),
+        Property::int(PropertyKey::TensorCount, tensor_count),
     ];
     if (h[4], h[5]) != (2, 0) {
         warnings.push(format!("bundle version {}.{} (expected 2.0)", h[4], h[5]));

@@ -22,27 +22,26 @@
 //! compressed payload is decompressed once, into a buffer of exactly its declared size (bounded
 //! as [`compress`] documents), and the map is released; nothing else is copied.
 
-pub mod aprender;
-pub mod compress;
-pub mod cookbook;
-pub(crate) mod quant;
+pub(crate) mod aprender;
+pub(crate) mod compress;
+pub(crate) mod cookbook;
 
 use std::path::Path;
 
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
 use crate::mmap::Storage;
-use crate::model::{Format, MetaValue, Model, TensorInfo};
-use crate::OpenOptions;
+use crate::model::{Format, MetaValue, Model, Property, TensorInfo};
+use crate::options::OpenOptions;
 
 const FORMAT: &str = "apr";
 
 /// Size of every APR v2 header, aprender and cookbook alike.
-pub const HEADER_BYTES: usize = 64;
+pub(crate) const HEADER_BYTES: usize = 64;
 
 /// Most dimensions accepted for one tensor: aprender's `TensorIndexEntry::to_bytes` writes at
 /// most 8, and no cookbook model comes near.
-pub const MAX_NDIM: usize = 8;
+pub(crate) const MAX_NDIM: usize = 8;
 
 /// A tensor found while parsing, located in the model's single storage.
 struct Entry {
@@ -62,13 +61,17 @@ struct Parts {
     /// `Some` when the tensors live in a decompressed payload rather than in the file.
     payload: Option<Vec<u8>>,
     metadata: Vec<(String, MetaValue)>,
-    properties: Vec<(String, String)>,
+    properties: Vec<Property>,
     warnings: Vec<String>,
 }
 
 /// Opens an APR file of any supported variant.
 pub(crate) fn open(path: &Path, options: &OpenOptions) -> Result<Model> {
-    let file = Storage::map(path)?;
+    open_storage(path, Storage::map(path)?, options)
+}
+
+/// Opens an APR file already held in `file` (`path` names it in messages).
+pub(crate) fn open_storage(path: &Path, file: Storage, options: &OpenOptions) -> Result<Model> {
     let parts = parse(path, file.bytes(), options)?;
     let storage = match parts.payload {
         // The map is dropped here: only the decompressed copy stays alive.

@@ -20,7 +20,7 @@
 //! A shard `name-00001-of-00003.gguf` (keys `split.no`, `split.count`, `split.tensors.count`)
 //! opens the whole model; each shard becomes one [`Storage`].
 
-pub mod metadata;
+pub(crate) mod metadata;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
 use crate::mmap::Storage;
-use crate::model::{Format, MetaValue, Model, TensorInfo};
-use crate::OpenOptions;
+use crate::model::{Format, MetaValue, Model, Property, PropertyKey, TensorInfo};
+use crate::options::OpenOptions;
 
 use metadata::{type_name, Reader};
 
@@ -94,13 +94,57 @@ impl Parsed {
 }
 
 /// Opens a GGUF file; the first (or any) shard of a split model opens all of its shards.
-pub fn open(path: &Path, options: &OpenOptions) -> Result<Model> {
+pub(crate) fn open(path: &Path, options: &OpenOptions) -> Result<Model> {
+    open_storage(path, Storage::map(path)?, options, Siblings::Open)
+}
+
+/// Whether the other shards of a split model are looked for next to `path`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Siblings {
+    /// `path` is a file: open the other shards beside it.
+    Open,
+    /// The bytes came from memory: there is no directory to look in.
+    None,
+}
+
+/// Opens a GGUF file already held in `storage` (`path` names it in messages).
+pub(crate) fn open_storage(
+    path: &Path,
+    storage: Storage,
+    options: &OpenOptions,
+    siblings: Siblings,
+) -> Result<Model> {
     let _ = options;
-    let storage = Storage::map(path)?;
     let first = parse(storage.bytes()).map_err(|d| Error::malformed(path, FORMAT, d))?;
     let count = first.meta_uint("split.count").unwrap_or(1);
     let mut warnings = Vec::new();
     let mut shards = Vec::new();
+    if count > 1 && siblings == Siblings::None {
+        warnings.push(format!(
+            "the buffer is shard {} of a model split over {count} files; only it was opened",
+            first
+                .meta_uint("split.no")
+                .map_or(0, |n| n.saturating_add(1))
+        ));
+        shards.push((path.to_path_buf(), storage, first));
+    } else {
+        open_shards(path, storage, first, count, &mut shards, &mut warnings)?;
+    }
+    assemble(path, shards, warnings)
+}
+
+/// One shard: where it came from, its bytes, and what they hold.
+type Shard = (PathBuf, Storage, Parsed);
+
+/// Opens every shard of a model whose shard at `path` is already parsed.
+fn open_shards(
+    path: &Path,
+    storage: Storage,
+    first: Parsed,
+    count: u64,
+    shards: &mut Vec<Shard>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     match (count > 1).then(|| shard_paths(path, count)) {
         Some(Some(paths)) => {
             // Reuse the file already parsed; map and parse its siblings.
@@ -126,6 +170,11 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<Model> {
         }
         None => shards.push((path.to_path_buf(), storage, first)),
     }
+    Ok(())
+}
+
+/// Builds the model from its validated shards.
+fn assemble(path: &Path, shards: Vec<Shard>, mut warnings: Vec<String>) -> Result<Model> {
     let n_shards = shards.len();
     if n_shards > 1 {
         check_shards(&shards)?;
@@ -137,21 +186,17 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<Model> {
     for (i, (_p, storage, parsed)) in shards.into_iter().enumerate() {
         if i == 0 {
             props = vec![
-                ("version".to_string(), parsed.version.to_string()),
-                (
-                    "byte order".to_string(),
+                Property::int(PropertyKey::Version, parsed.version),
+                Property::text(
+                    PropertyKey::ByteOrder,
                     match parsed.order {
-                        ByteOrder::Little => "little-endian",
                         ByteOrder::Big => "big-endian",
-                    }
-                    .to_string(),
+                        _ => "little-endian",
+                    },
                 ),
-                ("alignment".to_string(), parsed.alignment.to_string()),
-                ("data offset".to_string(), parsed.data_offset.to_string()),
-                (
-                    "metadata count".to_string(),
-                    parsed.metadata.len().to_string(),
-                ),
+                Property::int(PropertyKey::Alignment, parsed.alignment),
+                Property::int(PropertyKey::DataOffset, parsed.data_offset),
+                Property::int(PropertyKey::MetadataCount, parsed.metadata.len()),
             ];
             meta = parsed.metadata;
         }
@@ -176,8 +221,8 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<Model> {
         }
         storages.push(storage);
     }
-    props.push(("tensor count".to_string(), tensors.len().to_string()));
-    props.push(("shard count".to_string(), n_shards.to_string()));
+    props.push(Property::int(PropertyKey::TensorCount, tensors.len()));
+    props.push(Property::int(PropertyKey::ShardCount, n_shards));
     let mut model = Model::new(
         path.to_path_buf(),
         Format::Gguf,
@@ -223,7 +268,7 @@ fn shard_paths(path: &Path, count: u64) -> Option<Vec<PathBuf>> {
 }
 
 /// Checks that shard `k` says `split.no = k` and all agree on `split.count` and the total.
-fn check_shards(shards: &[(PathBuf, Storage, Parsed)]) -> Result<()> {
+fn check_shards(shards: &[Shard]) -> Result<()> {
     let n = shards.len() as u64;
     let total: usize = shards.iter().map(|s| s.2.tensors.len()).sum();
     for (k, (p, _, parsed)) in shards.iter().enumerate() {

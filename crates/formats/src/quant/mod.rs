@@ -12,6 +12,7 @@
 //!
 //! Layouts: <https://github.com/ggml-org/llama.cpp/blob/master/ggml/src/ggml-common.h>.
 
+pub(crate) mod apr;
 pub mod fp4;
 #[rustfmt::skip]
 mod grids;
@@ -24,6 +25,7 @@ use std::fmt;
 use std::ops::Range;
 
 use crate::dtype::ByteOrder;
+use crate::error::DecodeError;
 
 /// A block layout: `BLOCK_ELEMS` values stored in `BLOCK_BYTES` bytes.
 pub trait BlockFormat {
@@ -243,20 +245,20 @@ pub fn dequantize_range(
     bytes: &[u8],
     range: Range<usize>,
     out: &mut [f32],
-) -> Result<(), String> {
+) -> Result<(), DecodeError> {
     let (be, bb) = (q.block_elems(), q.block_bytes());
     let n_elems = (bytes.len() / bb) * be;
     if range.end > n_elems || range.start > range.end {
-        return Err(format!(
-            "element range {}..{} is past the end of the tensor ({n_elems} elements)",
-            range.start, range.end
-        ));
+        return Err(DecodeError::OutOfRange {
+            start: range.start as u64,
+            end: range.end as u64,
+            len: n_elems as u64,
+        });
     }
     if order == ByteOrder::Big && !q.big_endian_supported() {
-        return Err(format!(
-            "{q} blocks in a big-endian file have no defined byte order; only F32, F16, BF16, \
-             Q4_0, Q8_0, Q4_K, Q6_K, MXFP4 and NVFP4 can be read"
-        ));
+        return Err(DecodeError::BigEndianLayout {
+            dtype: q.name().to_string(),
+        });
     }
     if range.is_empty() {
         return Ok(());

@@ -1,10 +1,12 @@
-//! aprender's native quantized tensor layouts, `APR_Q4` and `APR_Q8`, decoded to `f32`.
+//! aprender's native quantized tensor layouts (APR files only), `APR_Q4` and `APR_Q8`, decoded to `f32`.
 //!
 //! Both come from aprender `crates/aprender-core/src/format/v2` (`AprV2Writer::add_q4_tensor`,
 //! `add_q8_tensor`, and the reader's `dequantize_q4` / `get_tensor_as_f32`), GH-438 for the ids.
 
 use std::mem::size_of;
 use std::ops::Range;
+
+use crate::error::DecodeError;
 
 /// Elements per `APR_Q4` block (`BLOCK_SIZE` in `AprV2Writer::add_q4_tensor`).
 pub(crate) const APR_Q4_BLOCK_ELEMS: usize = 32;
@@ -53,14 +55,19 @@ impl AprQ4Block {
 }
 
 /// Decodes elements `range` of an `APR_Q4` tensor (any range; partial blocks are sliced).
-pub(crate) fn decode_q4(bytes: &[u8], range: Range<usize>, out: &mut [f32]) -> Result<(), String> {
+pub(crate) fn decode_q4(
+    bytes: &[u8],
+    range: Range<usize>,
+    out: &mut [f32],
+) -> Result<(), DecodeError> {
     let blocks = bytes.len() / APR_Q4_BLOCK_BYTES;
     let capacity = blocks * APR_Q4_BLOCK_ELEMS;
     if range.end > capacity {
-        return Err(format!(
-            "element range {}..{} is past the end of the tensor ({capacity} elements in {blocks} blocks)",
-            range.start, range.end
-        ));
+        return Err(DecodeError::OutOfRange {
+            start: range.start as u64,
+            end: range.end as u64,
+            len: capacity as u64,
+        });
     }
     if range.is_empty() {
         return Ok(());
@@ -82,13 +89,18 @@ pub(crate) fn decode_q4(bytes: &[u8], range: Range<usize>, out: &mut [f32]) -> R
 }
 
 /// Decodes elements `range` of an `APR_Q8` tensor: `q as i8 as f32 * scale`.
-pub(crate) fn decode_q8(bytes: &[u8], range: Range<usize>, out: &mut [f32]) -> Result<(), String> {
+pub(crate) fn decode_q8(
+    bytes: &[u8],
+    range: Range<usize>,
+    out: &mut [f32],
+) -> Result<(), DecodeError> {
     let n = bytes.len().saturating_sub(APR_Q8_HEADER_BYTES);
     if range.end > n {
-        return Err(format!(
-            "element range {}..{} is past the end of the tensor ({n} elements)",
-            range.start, range.end
-        ));
+        return Err(DecodeError::OutOfRange {
+            start: range.start as u64,
+            end: range.end as u64,
+            len: n as u64,
+        });
     }
     if range.is_empty() {
         return Ok(());
