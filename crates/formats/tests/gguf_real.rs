@@ -3,7 +3,7 @@
 //!
 //! The models are not committed. They are looked up in `$MODELDIFF_TEST_MODELS`, falling back
 //! to `<workspace>/target/test-models`; when the model or its oracles are absent the test prints
-//! a note and passes.
+//! a note and passes, unless `MODELDIFF_REQUIRE_MODELS=1` (set by `.ci/run`): then it fails.
 
 use std::path::PathBuf;
 
@@ -20,10 +20,15 @@ fn models_dir() -> PathBuf {
 fn present(paths: &[&PathBuf]) -> bool {
     for p in paths {
         if !p.exists() {
-            eprintln!(
-                "skipping: {} not found (fetch the test models and run tests/real/gguf_oracle.py)",
+            let msg = format!(
+                "{} not found (run `cargo xtask models`: it fetches the test models and runs tests/real/gguf_oracle.py)",
                 p.display()
             );
+            assert!(
+                std::env::var_os("MODELDIFF_REQUIRE_MODELS").is_none_or(|v| v != "1"),
+                "MODELDIFF_REQUIRE_MODELS=1 but {msg}"
+            );
+            eprintln!("skipping: {msg}");
             return false;
         }
     }

@@ -1,48 +1,35 @@
 //! `inspect`: a model's format facts, metadata and tensor table as a plain serde value.
 
-use modeldiff_formats::{Format, Model};
+use modeldiff_formats::Model;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::describe::describe;
 use crate::metadata::summarize;
+use crate::report::ModelSummary;
 
 /// Schema identifier of [`Inspection`].
 pub const INSPECT_SCHEMA: &str = "modeldiff.inspect.v1";
 
 /// Everything `modeldiff inspect` shows about one model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Inspection {
     /// Always [`INSPECT_SCHEMA`].
     pub schema: String,
-    /// The path as given.
-    pub path: String,
-    /// Container format.
-    pub format: Format,
-    /// Number of tensors.
-    pub tensor_count: u64,
-    /// Number of elements over all tensors.
-    pub parameter_count: u64,
-    /// Format facts in reader order (version, alignment, byte order, compression, ...).
-    pub properties: Vec<Property>,
+    /// Path, format, counts, format facts and reader warnings: the same description a diff
+    /// report gives of each model (its fields appear at the top level of the JSON).
+    #[serde(flatten)]
+    pub model: ModelSummary,
     /// Metadata entries in file order; long arrays and strings summarized.
     pub metadata: Vec<MetaEntry>,
     /// Every tensor in file order.
     pub tensors: Vec<TensorEntry>,
-    /// Reader warnings.
-    pub warnings: Vec<String>,
-}
-
-/// One format fact.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Property {
-    /// Name, for example `version`.
-    pub key: String,
-    /// Display value.
-    pub value: String,
 }
 
 /// One metadata entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MetaEntry {
     /// Key.
     pub key: String,
@@ -52,6 +39,7 @@ pub struct MetaEntry {
 
 /// One tensor of the table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TensorEntry {
     /// Name.
     pub name: String,
@@ -68,27 +56,11 @@ pub struct TensorEntry {
     pub shard: usize,
 }
 
-/// The reader's format facts of `model`, in reader order.
-pub fn properties(model: &Model) -> Vec<Property> {
-    model
-        .properties()
-        .iter()
-        .map(|(k, v)| Property {
-            key: k.clone(),
-            value: v.clone(),
-        })
-        .collect()
-}
-
 /// Describes `model`.
 pub fn inspect(model: &Model) -> Inspection {
     Inspection {
         schema: INSPECT_SCHEMA.to_string(),
-        path: model.path().display().to_string(),
-        format: model.format(),
-        tensor_count: model.tensors().len() as u64,
-        parameter_count: model.parameter_count(),
-        properties: properties(model),
+        model: describe(model),
         metadata: model
             .metadata()
             .iter()
@@ -109,6 +81,5 @@ pub fn inspect(model: &Model) -> Inspection {
                 shard: t.shard,
             })
             .collect(),
-        warnings: model.warnings().to_vec(),
     }
 }

@@ -45,15 +45,28 @@
 //! - The engine knows nothing about terminals or exit codes: that is `modeldiff-cli`.
 #![deny(missing_docs)]
 
+pub mod consume;
+mod describe;
 mod engine;
 mod error;
 pub mod inspect;
+pub mod matching;
 pub mod metadata;
+pub mod plan;
 mod region;
 pub mod report;
+pub mod stream;
+#[cfg(test)]
+mod testutil;
 
-pub use engine::{diff, Config, DEFAULT_CHUNK_ELEMS};
+pub use consume::{Consumer, DiffConsumer};
+pub use describe::{describe, Property};
+pub use engine::{diff, with_threads, Config, DEFAULT_CHUNK_ELEMS};
 pub use error::{Error, Result};
 pub use inspect::{inspect, Inspection, INSPECT_SCHEMA};
+pub use matching::{match_tensors, Filter, Matcher, Matching};
 pub use metadata::{MetaChange, MetaChangeKind};
+pub use plan::{plan, CompareMode, Plan};
+pub use region::Region;
 pub use report::{ChangeKind, Metrics, ModelSummary, Report, Summary, TensorReport, SCHEMA};
+pub use stream::{PairStream, Piece};

@@ -5,9 +5,12 @@
 //! `[32064, 4096]` compares its first 32000 rows as one run, while `[4096, 11008]` against
 //! `[4096, 11000]` compares 4096 runs of 11000. Different ranks compare nothing.
 
-/// The overlap of shapes A and B as `outer` runs of `run` contiguous elements.
-#[derive(Clone, Debug)]
-pub(crate) struct Region {
+/// The elements two shapes share, as `outer` runs of `run` contiguous elements.
+///
+/// Compared elements are numbered row-major over the region; [`Region::pieces`] maps a range
+/// of those numbers to contiguous runs of flat indices in A and in B.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
     comparable: bool,
     /// Extents of the dimensions that are iterated run by run (outermost first).
     outer: Vec<u64>,
@@ -19,7 +22,8 @@ pub(crate) struct Region {
 }
 
 impl Region {
-    pub(crate) fn new(a: &[u64], b: &[u64]) -> Region {
+    /// The region shapes `a` and `b` share (nothing when their ranks differ).
+    pub fn new(a: &[u64], b: &[u64]) -> Region {
         if a.len() != b.len() {
             return Region {
                 comparable: false,
@@ -66,13 +70,13 @@ impl Region {
         }
     }
 
-    /// Whether anything can be compared (equal ranks).
-    pub(crate) fn is_none(&self) -> bool {
-        !self.comparable
+    /// Whether the shapes have equal ranks, so that a region (possibly empty) is compared.
+    pub fn is_comparable(&self) -> bool {
+        self.comparable
     }
 
     /// Number of compared elements.
-    pub(crate) fn total(&self) -> u64 {
+    pub fn total(&self) -> u64 {
         if !self.comparable {
             return 0;
         }
@@ -92,11 +96,7 @@ impl Region {
     }
 
     /// Contiguous pieces `(offset_a, offset_b, len)` covering compared elements `start..end`.
-    pub(crate) fn pieces(
-        &self,
-        start: u64,
-        end: u64,
-    ) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+    pub fn pieces(&self, start: u64, end: u64) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
         let mut k = start;
         std::iter::from_fn(move || {
             if k >= end || self.run == 0 {
@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn rank_change_compares_nothing() {
         let r = Region::new(&[4, 4], &[16]);
-        assert!(r.is_none());
+        assert!(!r.is_comparable());
         assert_eq!(r.total(), 0);
     }
 

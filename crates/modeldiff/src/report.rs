@@ -8,6 +8,7 @@ pub const SCHEMA: &str = "modeldiff.report.v1";
 
 /// The result of comparing two models.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Report {
     /// Always [`SCHEMA`].
     pub schema: String,
@@ -27,8 +28,9 @@ pub struct Report {
     pub isa: String,
 }
 
-/// Facts about one input model.
+/// Facts about one input model (see [`crate::describe`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ModelSummary {
     /// The path as given.
     pub path: String,
@@ -39,9 +41,10 @@ pub struct ModelSummary {
     /// Number of elements over all tensors (before filters).
     pub parameter_count: u64,
     /// Format facts from the reader (version, alignment, compression, signature, ...).
-    pub properties: Vec<crate::inspect::Property>,
-    /// Reader warnings (for example overlapping tensor data); omitted when empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<crate::describe::Property>,
+    /// Reader warnings (for example overlapping tensor data), and tensors the diff could not
+    /// decode.
+    #[serde(default)]
     pub warnings: Vec<String>,
 }
 
@@ -73,6 +76,7 @@ impl ChangeKind {
 
 /// One tensor's comparison.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TensorReport {
     /// Tensor name.
     pub name: String,
@@ -100,6 +104,7 @@ pub struct TensorReport {
 
 /// Float metrics over the element pairs where both values are finite.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Metrics {
     /// Pairs where both values are finite (the pairs every other number covers).
     pub compared: u64,
@@ -132,6 +137,7 @@ pub struct Metrics {
 
 /// Counts and model-wide numbers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Summary {
     /// Tensors in A (after filters).
     pub tensors_a: u64,

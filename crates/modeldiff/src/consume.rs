@@ -1,0 +1,451 @@
+//! Stage 4, *consume*: what is made of the streamed pieces.
+//!
+//! A [`Consumer`] turns one [`Job`] of a pair's stream into a partial result; [`run`] runs it
+//! over every job of a plan in parallel and hands back the partials in job order. The diff is
+//! one consumer ([`DiffConsumer`]): it folds [`DiffStats`] (or exact mismatch counts, or a
+//! raw-bytes verdict) per pair, in job order so the numbers never depend on the thread count,
+//! and builds the [`Report`]. Delta extraction and apply are further consumers of the same
+//! stream.
+
+use modeldiff_formats::Model;
+use modeldiff_kernels::{DiffStats, Isa};
+
+use crate::describe::describe;
+use crate::error::Result;
+use crate::matching::{Entry, Matching};
+use crate::plan::{CompareMode, Job, NotComparable, PairPlan, Plan, Side};
+use crate::report::{ChangeKind, Metrics, Report, Summary, TensorReport, SCHEMA};
+use crate::stream::{run_jobs, PairStream};
+
+/// Something computed from a pair's stream, one job at a time.
+pub trait Consumer: Sync {
+    /// The result of one job.
+    type Partial: Send;
+
+    /// Consumes the compared elements `job.elems` of `stream`'s pair.
+    fn job(&self, stream: &PairStream<'_>, job: &Job) -> Result<Self::Partial>;
+}
+
+/// Runs `consumer` over every job of `plan` in parallel; partials come back in job order.
+pub fn run<C: Consumer>(
+    a: &Model,
+    b: &Model,
+    plan: &Plan,
+    consumer: &C,
+) -> Result<Vec<C::Partial>> {
+    run_jobs(a, b, plan, |stream, job| consumer.job(stream, job))
+}
+
+/// The diff's partial result for one job.
+#[derive(Clone, Copy, Debug)]
+pub enum DiffPartial {
+    /// Float metrics of the job's elements.
+    Float(DiffStats),
+    /// Elements that differ, compared exactly as integers.
+    Int(u64),
+    /// Whether the raw bytes are equal.
+    Bytes(bool),
+}
+
+/// What the diff found for one pair, all jobs merged.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum PairOutcome {
+    /// Float metrics.
+    Float(DiffStats),
+    /// Exact integer comparison: the number of differing elements.
+    Int(u64),
+    /// Raw-byte comparison.
+    Bytes(bool),
+    /// Nothing was compared.
+    #[default]
+    None,
+}
+
+/// The diff consumer: per-job metrics, merged in job order into a [`Report`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiffConsumer;
+
+impl Consumer for DiffConsumer {
+    type Partial = DiffPartial;
+
+    fn job(&self, stream: &PairStream<'_>, job: &Job) -> Result<DiffPartial> {
+        let pair = stream.pair();
+        match pair.mode {
+            CompareMode::Float => float_job(stream, job).map(DiffPartial::Float),
+            CompareMode::ExactInt => int_job(stream, job).map(DiffPartial::Int),
+            CompareMode::Bytes => {
+                let (a, b) = (stream.model_a(), stream.model_b());
+                let eq = a.tensor_bytes(pair.pairing.a) == b.tensor_bytes(pair.pairing.b);
+                Ok(DiffPartial::Bytes(eq))
+            }
+            // The plan makes no jobs for pairs that are not comparable.
+            CompareMode::NotComparable(_) => Ok(DiffPartial::Bytes(false)),
+        }
+    }
+}
+
+fn float_job(stream: &PairStream<'_>, job: &Job) -> Result<DiffStats> {
+    let pair = stream.pair();
+    // A zero-copy F32 side costs nothing to read; the equal-bytes shortcut only pays when A
+    // has to be decoded.
+    let decodes = stream.model_a().f32_view(pair.pairing.a).is_none();
+    let mut st = DiffStats::default();
+    stream.for_each_piece(job.elems.clone(), |piece| {
+        let offset = piece.offset_a();
+        let equal_bytes = decodes && piece.encoded().is_some_and(|(ea, eb)| ea == eb);
+        if equal_bytes {
+            // Equal bytes under the same encoding are equal values: decode one side only.
+            let x = piece.f32_a()?;
+            st.update(x, x, offset);
+        } else {
+            let (xa, xb) = piece.f32()?;
+            st.update(xa, xb, offset);
+        }
+        Ok(())
+    })?;
+    Ok(st)
+}
+
+fn int_job(stream: &PairStream<'_>, job: &Job) -> Result<u64> {
+    let mut mismatches = 0u64;
+    stream.for_each_piece(job.elems.clone(), |piece| {
+        let (xa, xb) = piece.ints()?;
+        mismatches += xa.iter().zip(xb).filter(|(x, y)| x != y).count() as u64;
+        Ok(())
+    })?;
+    Ok(mismatches)
+}
+
+impl DiffConsumer {
+    /// Merges the partials (in job order, as [`run`] returns them) into one outcome per pair.
+    pub fn fold(&self, plan: &Plan, partials: &[DiffPartial]) -> Vec<PairOutcome> {
+        let mut out: Vec<PairOutcome> = plan
+            .pairs
+            .iter()
+            .map(|p| match p.mode {
+                CompareMode::Float => PairOutcome::Float(DiffStats::default()),
+                CompareMode::ExactInt => PairOutcome::Int(0),
+                CompareMode::Bytes => PairOutcome::Bytes(true),
+                CompareMode::NotComparable(_) => PairOutcome::None,
+            })
+            .collect();
+        for (job, part) in plan.jobs.iter().zip(partials) {
+            match (&mut out[job.pair], part) {
+                (PairOutcome::Float(acc), DiffPartial::Float(s)) => acc.merge(s),
+                (PairOutcome::Int(acc), DiffPartial::Int(m)) => *acc += m,
+                (PairOutcome::Bytes(acc), DiffPartial::Bytes(eq)) => *acc &= eq,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Builds the report from the stages' results.
+    pub fn report(
+        &self,
+        a: &Model,
+        b: &Model,
+        matching: &Matching,
+        plan: &Plan,
+        outcomes: &[PairOutcome],
+    ) -> Report {
+        let mut summary = SummaryBuilder::new(matching);
+        let mut tensors = Vec::with_capacity(matching.entries.len());
+        let (mut model_a, mut model_b) = (describe(a), describe(b));
+        for (e, entry) in matching.entries.iter().enumerate() {
+            let t = match entry {
+                Entry::OnlyA(ia) => only_one(a, *ia, ChangeKind::Removed),
+                Entry::OnlyB(ib) => only_one(b, *ib, ChangeKind::Added),
+                Entry::Paired(_) => {
+                    let p = plan.pair_index(e).expect("every pair is planned");
+                    let (pair, outcome) = (&plan.pairs[p], outcomes.get(p).copied());
+                    let outcome = outcome.unwrap_or_default();
+                    if let CompareMode::NotComparable(NotComparable::Undecodable { side, reason }) =
+                        &pair.mode
+                    {
+                        let w = format!("not compared: {reason}");
+                        match side {
+                            Side::A => model_a.warnings.push(w),
+                            Side::B => model_b.warnings.push(w),
+                        }
+                    }
+                    paired(a, b, pair, &outcome, &mut summary)
+                }
+            };
+            summary.count(&t);
+            tensors.push(t);
+        }
+        // Metadata vocabularies differ between formats (GGUF key/values, SafeTensors
+        // `__metadata__`, APR JSON), so keys are only compared between files of the same
+        // format.
+        let metadata_compared = a.format() == b.format();
+        let metadata = if metadata_compared {
+            crate::metadata::diff_metadata(a.metadata(), b.metadata())
+        } else {
+            Vec::new()
+        };
+        Report {
+            schema: SCHEMA.to_string(),
+            a: model_a,
+            b: model_b,
+            tensors,
+            summary: summary.finish(metadata_compared, metadata.len() as u64),
+            metadata,
+            isa: Isa::selected().name().to_string(),
+        }
+    }
+}
+
+/// The report line of a tensor present in one model only.
+fn only_one(m: &Model, index: usize, change: ChangeKind) -> TensorReport {
+    let t = &m.tensors()[index];
+    let (shape, dtype) = (Some(t.shape.clone()), Some(t.dtype.name()));
+    let (shape_a, shape_b, dtype_a, dtype_b) = match change {
+        ChangeKind::Removed => (shape, None, dtype, None),
+        _ => (None, shape, None, dtype),
+    };
+    TensorReport {
+        name: t.name.clone(),
+        change,
+        shape_a,
+        shape_b,
+        dtype_a,
+        dtype_b,
+        dtype_changed: false,
+        identical: None,
+        mismatches: None,
+        metrics: None,
+    }
+}
+
+/// The report line of a matched pair.
+fn paired(
+    a: &Model,
+    b: &Model,
+    pair: &PairPlan,
+    outcome: &PairOutcome,
+    summary: &mut SummaryBuilder,
+) -> TensorReport {
+    let (ta, tb) = (&a.tensors()[pair.pairing.a], &b.tensors()[pair.pairing.b]);
+    let (mut identical, mut mismatches, mut metrics) = (None, None, None);
+    match outcome {
+        PairOutcome::Float(st) => {
+            summary.global.merge(st);
+            identical = Some(st.identical());
+            mismatches = Some(st.mismatches);
+            let m = metrics_of(st, &ta.shape);
+            summary.compared(&m);
+            metrics = Some(m);
+        }
+        PairOutcome::Int(m) => {
+            identical = Some(*m == 0);
+            mismatches = Some(*m);
+        }
+        PairOutcome::Bytes(eq) => identical = Some(*eq),
+        PairOutcome::None => {}
+    }
+    TensorReport {
+        name: ta.name.clone(),
+        change: if ta.shape != tb.shape {
+            ChangeKind::ShapeChanged
+        } else {
+            ChangeKind::Unchanged
+        },
+        shape_a: Some(ta.shape.clone()),
+        shape_b: Some(tb.shape.clone()),
+        dtype_a: Some(ta.dtype.name()),
+        dtype_b: Some(tb.dtype.name()),
+        dtype_changed: ta.dtype != tb.dtype,
+        identical,
+        mismatches,
+        metrics,
+    }
+}
+
+/// The summary, accumulated tensor by tensor.
+#[derive(Debug)]
+struct SummaryBuilder {
+    summary: Summary,
+    /// Every compared element of the model as one vector.
+    global: DiffStats,
+    l2_sum: f64,
+    cos_sum: f64,
+    cos_n: u64,
+}
+
+impl SummaryBuilder {
+    fn new(matching: &Matching) -> SummaryBuilder {
+        SummaryBuilder {
+            summary: Summary {
+                tensors_a: matching.selected_a,
+                tensors_b: matching.selected_b,
+                ..Summary::default()
+            },
+            global: DiffStats::default(),
+            l2_sum: 0.0,
+            cos_sum: 0.0,
+            cos_n: 0,
+        }
+    }
+
+    /// Adds a tensor with float metrics.
+    fn compared(&mut self, m: &Metrics) {
+        let s = &mut self.summary;
+        s.compared += 1;
+        self.l2_sum += m.l2;
+        if let Some(c) = m.cosine {
+            self.cos_sum += c;
+            self.cos_n += 1;
+        }
+        s.max_abs = Some(s.max_abs.map_or(m.max_abs, |x| x.max(m.max_abs)));
+    }
+
+    /// Adds any tensor's structural counts.
+    fn count(&mut self, t: &TensorReport) {
+        let s = &mut self.summary;
+        match t.change {
+            ChangeKind::Added => s.added += 1,
+            ChangeKind::Removed => s.removed += 1,
+            ChangeKind::ShapeChanged => s.shape_changed += 1,
+            ChangeKind::Unchanged => {
+                s.unchanged += 1;
+                s.identical += (t.identical == Some(true)) as u64;
+            }
+        }
+        s.dtype_changed += t.dtype_changed as u64;
+        s.differs |=
+            t.change != ChangeKind::Unchanged || t.dtype_changed || t.identical != Some(true);
+    }
+
+    fn finish(mut self, metadata_compared: bool, metadata_changed: u64) -> Summary {
+        let s = &mut self.summary;
+        if s.compared > 0 {
+            s.mean_l2 = Some(self.l2_sum / s.compared as f64);
+            s.global_l2 = Some(self.global.l2());
+            s.global_cosine = self.global.cosine();
+        }
+        s.mean_cosine = (self.cos_n > 0).then(|| self.cos_sum / self.cos_n as f64);
+        s.metadata_compared = metadata_compared;
+        s.metadata_changed = metadata_changed;
+        s.differs |= metadata_changed > 0;
+        self.summary
+    }
+}
+
+/// The report's metrics from a pair's merged accumulator; `shape_a` locates the maximum.
+fn metrics_of(st: &DiffStats, shape_a: &[u64]) -> Metrics {
+    Metrics {
+        compared: st.compared,
+        l2: st.l2(),
+        max_abs: st.max_abs,
+        max_abs_index: st
+            .max_abs_index
+            .map(|i| unravel(i, shape_a))
+            .unwrap_or_default(),
+        mean_abs: st.mean_abs().unwrap_or(0.0),
+        rmse: st.rmse().unwrap_or(0.0),
+        cosine: st.cosine(),
+        one_minus_cosine: st.one_minus_cosine(),
+        rel_l2: st.rel_l2(),
+        norm_a: st.norm_a(),
+        norm_b: st.norm_b(),
+        nonfinite_a: st.nonfinite_a,
+        nonfinite_b: st.nonfinite_b,
+    }
+}
+
+/// Row-major multi-index of flat index `i` in `shape`.
+fn unravel(mut i: u64, shape: &[u64]) -> Vec<u64> {
+    let mut idx = vec![0; shape.len()];
+    for (slot, &d) in idx.iter_mut().zip(shape).rev() {
+        if d > 0 {
+            *slot = i % d;
+            i /= d;
+        }
+    }
+    idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::{match_tensors, Filter};
+    use crate::plan::plan;
+    use crate::testutil::{model, model_typed};
+
+    #[test]
+    fn unravel_row_major() {
+        assert_eq!(unravel(0, &[]), Vec::<u64>::new());
+        assert_eq!(unravel(7, &[3, 4]), vec![1, 3]);
+        assert_eq!(unravel(23, &[2, 3, 4]), vec![1, 2, 3]);
+    }
+
+    fn outcomes(a: &Model, b: &Model, chunk: usize) -> (Matching, Plan, Vec<PairOutcome>) {
+        let m = match_tensors(a, b, &Filter::default(), &[]);
+        let p = plan(a, b, &m, chunk);
+        let parts = run(a, b, &p, &DiffConsumer).unwrap();
+        let o = DiffConsumer.fold(&p, &parts);
+        (m, p, o)
+    }
+
+    #[test]
+    fn folding_is_the_same_for_any_chunk_size() {
+        let va: Vec<f32> = (0..5000).map(|i| (i as f32 * 0.37).sin()).collect();
+        let vb: Vec<f32> = va.iter().map(|x| x + 1e-3 * x.cos()).collect();
+        let (a, b) = (model(&[("w", &va)]), model(&[("w", &vb)]));
+        let (_, _, small) = outcomes(&a, &b, 256);
+        let (_, _, big) = outcomes(&a, &b, 1 << 20);
+        let (PairOutcome::Float(s), PairOutcome::Float(g)) = (small[0], big[0]) else {
+            panic!("float outcomes expected");
+        };
+        assert_eq!(s.max_abs, g.max_abs);
+        assert_eq!(s.max_abs_index, g.max_abs_index);
+        assert_eq!((s.compared, s.mismatches), (g.compared, g.mismatches));
+        assert!((s.l2() - g.l2()).abs() <= 1e-12 * g.l2());
+    }
+
+    #[test]
+    fn byte_mode_compares_raw_bytes_of_undecodable_types() {
+        // GGUF fork type ids are the only opaque dtypes; build two tiny GGUF files.
+        let gguf = |data: &[u8]| {
+            let mut f = b"GGUF".to_vec();
+            f.extend(3u32.to_le_bytes()); // version
+            f.extend(1u64.to_le_bytes()); // tensors
+            f.extend(0u64.to_le_bytes()); // key/values
+            f.extend(1u64.to_le_bytes());
+            f.push(b't');
+            f.extend(1u32.to_le_bytes()); // dims
+            f.extend(8u64.to_le_bytes()); // ne0
+            f.extend(99u32.to_le_bytes()); // type id from a fork
+            f.extend(0u64.to_le_bytes()); // offset
+            while f.len() % 32 != 0 {
+                f.push(0);
+            }
+            f.extend_from_slice(data);
+            modeldiff_formats::open_bytes("t.gguf", f).unwrap()
+        };
+        let a = gguf(&[1, 2, 3, 4]);
+        for (other, equal) in [([1u8, 2, 3, 4], true), ([1, 2, 3, 5], false)] {
+            let b = gguf(&other);
+            let (m, p, o) = outcomes(&a, &b, 256);
+            assert_eq!(p.pairs[0].mode, CompareMode::Bytes);
+            let r = DiffConsumer.report(&a, &b, &m, &p, &o);
+            assert_eq!(r.tensors[0].identical, Some(equal));
+            assert!(r.tensors[0].metrics.is_none() && r.tensors[0].mismatches.is_none());
+            assert_eq!(r.summary.differs, !equal);
+        }
+    }
+
+    #[test]
+    fn integers_are_compared_exactly() {
+        let i64s = |v: &[i64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let big = 1i64 << 60;
+        let a = model_typed(&[("i", "I64", &[3], i64s(&[big, 1, 2]))]);
+        let b = model_typed(&[("i", "I64", &[3], i64s(&[big + 1, 1, 2]))]);
+        let (m, p, o) = outcomes(&a, &b, 256);
+        let r = DiffConsumer.report(&a, &b, &m, &p, &o);
+        // As f32 both would be 2^60: exact comparison sees the difference.
+        assert_eq!(r.tensors[0].mismatches, Some(1));
+        assert_eq!(r.tensors[0].identical, Some(false));
+    }
+}
