@@ -43,6 +43,7 @@ pub mod mmap;
 pub mod model;
 pub mod quant;
 pub mod safetensors;
+pub mod write;
 
 use std::path::Path;
 
@@ -51,6 +52,7 @@ pub use error::{Error, Result};
 pub use mmap::Storage;
 pub use model::{Format, MetaValue, Model, TensorInfo};
 pub use quant::QuantType;
+pub use write::{SafeTensorsWriter, TensorSpec};
 
 /// Options for [`open_with`].
 #[derive(Clone, Debug)]
