@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong while opening, validating or decoding a model file.
+/// Everything that can go wrong while opening, validating, decoding or writing a model file.
 ///
 /// Messages are lowercase, one line, and name the file (and the tensor, where there is one).
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +112,53 @@ pub enum DecodeError {
         end: u64,
         /// Length of the output buffer.
         out: u64,
+    },
+    /// A tensor declared to the SafeTensors writer cannot be written as declared (a dtype
+    /// SafeTensors cannot hold, a duplicate or reserved name, a size that overflows, or a
+    /// conversion the dtype does not support).
+    #[error("{}: cannot write tensor `{tensor}`: {detail}", path.display())]
+    WriteTensor {
+        /// The output file.
+        path: PathBuf,
+        /// Tensor name.
+        tensor: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A tensor was given more or fewer bytes than its dtype and shape need.
+    #[error(
+        "{}: tensor `{tensor}` needs {expected} bytes, got {actual}",
+        path.display()
+    )]
+    WriteSize {
+        /// The output file.
+        path: PathBuf,
+        /// Tensor name.
+        tensor: String,
+        /// Bytes the tensor's dtype and shape need.
+        expected: u64,
+        /// Bytes given (for too many, the total including the chunk that overflowed).
+        actual: u64,
+    },
+    /// The output path names the same file as one of the inputs the caller protected.
+    #[error(
+        "{}: refusing to overwrite input {} (same file)",
+        path.display(),
+        input.display()
+    )]
+    OverwriteInput {
+        /// The output file.
+        path: PathBuf,
+        /// The protected input it resolves to.
+        input: PathBuf,
+    },
+    /// Writing an output file failed for a reason other than I/O or a tensor's declaration.
+    #[error("{}: cannot write: {detail}", path.display())]
+    Write {
+        /// The output file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
     },
 }
 

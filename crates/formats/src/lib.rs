@@ -47,6 +47,7 @@ mod model;
 mod options;
 mod quant;
 mod safetensors;
+mod write;
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,7 @@ pub use error::{DecodeError, Error, Result};
 pub use model::{Format, MetaValue, Model, Property, PropertyKey, PropertyValue, TensorInfo};
 pub use options::OpenOptions;
 pub use quant::QuantType;
+pub use write::{SafeTensorsWriter, TensorSpec};
 
 use mmap::Storage;
 
