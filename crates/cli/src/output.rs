@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use modeldiff::{ChangeKind, Inspection, Report, TensorReport};
+use modeldiff::{ChangeKind, Inspection, MetaSummary, MetaValueView, Report, TensorReport};
 
 /// A number with about six significant digits; scientific notation for very small or large.
 fn num(x: f64) -> String {
@@ -155,24 +155,17 @@ fn weight_rows(r: &Report) -> Vec<Vec<String>> {
 }
 
 /// A metadata value as one short line of compact JSON.
-fn short(v: &Option<serde_json::Value>) -> String {
-    let Some(v) = v else { return "-".into() };
+fn short(v: Option<&MetaValueView>) -> String {
     let s = match v {
-        serde_json::Value::String(s) => s.clone(),
-        // A summarized long array or string (see `modeldiff::metadata::summarize`).
-        serde_json::Value::Object(o) if o.contains_key("digest") && o.contains_key("len") => {
-            let what = if o.contains_key("prefix") {
-                "bytes"
-            } else {
-                "items"
-            };
-            format!(
-                "<{} {what}, {}>",
-                o["len"],
-                o["digest"].as_str().unwrap_or_default()
-            )
+        None => return "-".into(),
+        Some(MetaValueView::Plain(serde_json::Value::String(s))) => s.clone(),
+        Some(MetaValueView::Plain(other)) => other.to_string(),
+        Some(MetaValueView::Summary(MetaSummary::Array { len, digest, .. })) => {
+            format!("<{len} items, {digest}>")
         }
-        other => other.to_string(),
+        Some(MetaValueView::Summary(MetaSummary::String { len, digest, .. })) => {
+            format!("<{len} bytes, {digest}>")
+        }
     };
     let s = s.replace(['\n', '\r', '\t'], " ");
     if s.chars().count() > 60 {
@@ -186,11 +179,16 @@ fn metadata_rows(r: &Report) -> Vec<Vec<String>> {
     r.metadata
         .iter()
         .map(|m| {
-            let mut change = format!("{:?}", m.change).to_lowercase();
+            let mut change = m.change.as_str().to_string();
             if let Some(i) = m.first_difference {
                 change.push_str(&format!(" (from index {i})"));
             }
-            vec![m.key.clone(), change, short(&m.a), short(&m.b)]
+            vec![
+                m.key.clone(),
+                change,
+                short(m.a.as_ref()),
+                short(m.b.as_ref()),
+            ]
         })
         .collect()
 }
@@ -309,7 +307,7 @@ pub(crate) fn inspect_table(out: &mut dyn Write, i: &Inspection) -> io::Result<(
         let rows: Vec<Vec<String>> = i
             .metadata
             .iter()
-            .map(|m| vec![m.key.clone(), short(&Some(m.value.clone()))])
+            .map(|m| vec![m.key.clone(), short(Some(&m.value))])
             .collect();
         aligned(out, &["Key", "Value"], &rows, &[false, false])?;
     }

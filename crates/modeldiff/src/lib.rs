@@ -55,5 +55,5 @@ pub mod report;
 pub use engine::{diff, Config, DEFAULT_CHUNK_ELEMS};
 pub use error::{Error, Result};
 pub use inspect::{inspect, Inspection, INSPECT_SCHEMA};
-pub use metadata::{MetaChange, MetaChangeKind};
+pub use metadata::{MetaChange, MetaChangeKind, MetaSummary, MetaValueView};
 pub use report::{ChangeKind, Metrics, ModelSummary, Report, Summary, TensorReport, SCHEMA};
