@@ -6,7 +6,7 @@
 //! `anyhow`.
 
 mod args;
-mod output;
+mod render;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -56,8 +56,8 @@ fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout().lock();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout);
     match args.format {
-        InspectFormat::Table => output::inspect_table(&mut out, &info)?,
-        InspectFormat::Json => output::json(&mut out, &info)?,
+        InspectFormat::Table => render::text::render(&mut out, &render::inspect_document(&info))?,
+        InspectFormat::Json => render::json(&mut out, &info)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -72,10 +72,12 @@ fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
         let stdout = io::stdout().lock();
         let mut out = io::BufWriter::with_capacity(1 << 16, stdout);
         match args.format {
-            OutputFormat::Table => output::table(&mut out, &report)?,
-            OutputFormat::Json => output::json(&mut out, &report)?,
-            OutputFormat::Csv => output::csv(&mut out, &report)?,
-            OutputFormat::Markdown => output::markdown(&mut out, &report)?,
+            OutputFormat::Table => render::text::render(&mut out, &render::diff_document(&report))?,
+            OutputFormat::Markdown => {
+                render::markdown::render(&mut out, &render::diff_document(&report))?
+            }
+            OutputFormat::Csv => render::csv::render(&mut out, &render::diff_records(&report))?,
+            OutputFormat::Json => render::json(&mut out, &report)?,
         }
         out.flush()?;
     }

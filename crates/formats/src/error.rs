@@ -69,50 +69,6 @@ pub enum Error {
         /// What is wrong.
         source: DecodeError,
     },
-}
-
-/// Why a buffer of stored tensor bytes cannot be decoded as asked (no file or tensor name:
-/// [`Error::Decode`] adds them when the buffer belongs to a model).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The dtype has no numeric decoding (an opaque type id, or a float decode of an integer).
-    #[error("dtype {dtype} cannot be decoded to {to}")]
-    NotDecodable {
-        /// The stored dtype's name.
-        dtype: String,
-        /// What was asked for (`numbers`, `integers`).
-        to: &'static str,
-    },
-    /// The blocks of this type have no defined big-endian layout.
-    #[error(
-        "{dtype} blocks in a big-endian file have no defined byte order; only F32, F16, BF16, \
-         F64, the integer types, Q4_0, Q8_0, Q4_K, Q6_K, MXFP4 and NVFP4 can be read"
-    )]
-    BigEndianLayout {
-        /// The quant type's name.
-        dtype: String,
-    },
-    /// The element range does not lie inside the tensor.
-    #[error("element range {start}..{end} is past the end of the tensor ({len} elements)")]
-    OutOfRange {
-        /// First requested element.
-        start: u64,
-        /// One past the last requested element.
-        end: u64,
-        /// Elements the stored bytes hold.
-        len: u64,
-    },
-    /// The output buffer's length differs from the range's, or the range is reversed.
-    #[error("element range {start}..{end} does not match an output of {out} elements")]
-    OutputLength {
-        /// First requested element.
-        start: u64,
-        /// One past the last requested element.
-        end: u64,
-        /// Length of the output buffer.
-        out: u64,
-    },
     /// A tensor declared to the SafeTensors writer cannot be written as declared (a dtype
     /// SafeTensors cannot hold, a duplicate or reserved name, a size that overflows, or a
     /// conversion the dtype does not support).
@@ -159,6 +115,50 @@ pub enum DecodeError {
         path: PathBuf,
         /// What is wrong.
         detail: String,
+    },
+}
+
+/// Why a buffer of stored tensor bytes cannot be decoded as asked (no file or tensor name:
+/// [`Error::Decode`] adds them when the buffer belongs to a model).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The dtype has no numeric decoding (an opaque type id, or a float decode of an integer).
+    #[error("dtype {dtype} cannot be decoded to {to}")]
+    NotDecodable {
+        /// The stored dtype's name.
+        dtype: String,
+        /// What was asked for (`numbers`, `integers`).
+        to: &'static str,
+    },
+    /// The blocks of this type have no defined big-endian layout.
+    #[error(
+        "{dtype} blocks in a big-endian file have no defined byte order; only F32, F16, BF16, \
+         F64, the integer types, Q4_0, Q8_0, Q4_K, Q6_K, MXFP4 and NVFP4 can be read"
+    )]
+    BigEndianLayout {
+        /// The quant type's name.
+        dtype: String,
+    },
+    /// The element range does not lie inside the tensor.
+    #[error("element range {start}..{end} is past the end of the tensor ({len} elements)")]
+    OutOfRange {
+        /// First requested element.
+        start: u64,
+        /// One past the last requested element.
+        end: u64,
+        /// Elements the stored bytes hold.
+        len: u64,
+    },
+    /// The output buffer's length differs from the range's, or the range is reversed.
+    #[error("element range {start}..{end} does not match an output of {out} elements")]
+    OutputLength {
+        /// First requested element.
+        start: u64,
+        /// One past the last requested element.
+        end: u64,
+        /// Length of the output buffer.
+        out: u64,
     },
 }
 

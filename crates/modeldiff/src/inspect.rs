@@ -2,7 +2,6 @@
 
 use modeldiff_formats::Model;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::describe::describe;
 use crate::metadata::summarize;
@@ -34,7 +33,7 @@ pub struct MetaEntry {
     /// Key.
     pub key: String,
     /// Value (summarized when long, see [`crate::metadata::summarize`]).
-    pub value: Value,
+    pub value: crate::metadata::MetaValueView,
 }
 
 /// One tensor of the table.

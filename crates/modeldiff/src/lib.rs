@@ -65,7 +65,7 @@ pub use engine::{diff, with_threads, Config, DEFAULT_CHUNK_ELEMS};
 pub use error::{Error, Result};
 pub use inspect::{inspect, Inspection, INSPECT_SCHEMA};
 pub use matching::{match_tensors, Filter, Matcher, Matching};
-pub use metadata::{MetaChange, MetaChangeKind};
+pub use metadata::{MetaChange, MetaChangeKind, MetaSummary, MetaValueView};
 pub use plan::{plan, CompareMode, Plan};
 pub use region::Region;
 pub use report::{ChangeKind, Metrics, ModelSummary, Report, Summary, TensorReport, SCHEMA};

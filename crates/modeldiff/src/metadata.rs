@@ -22,6 +22,97 @@ pub enum MetaChangeKind {
     Changed,
 }
 
+impl MetaChangeKind {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetaChangeKind::Added => "added",
+            MetaChangeKind::Removed => "removed",
+            MetaChangeKind::Changed => "changed",
+        }
+    }
+}
+
+/// A metadata value as reports show it: in full, or summarized when it is a long array or string.
+///
+/// Serialized untagged, so the JSON is the value itself or the summary object (see
+/// [`MetaSummary`]). Reading JSON back, an object with exactly a summary's keys is taken for a
+/// summary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MetaValueView {
+    /// A long array or string, by length and digest.
+    Summary(MetaSummary),
+    /// The value in full.
+    Plain(Value),
+}
+
+impl MetaValueView {
+    /// The full value, unless it was summarized.
+    pub fn as_plain(&self) -> Option<&Value> {
+        match self {
+            MetaValueView::Plain(v) => Some(v),
+            MetaValueView::Summary(_) => None,
+        }
+    }
+
+    /// The summary, if the value was too long to show in full.
+    pub fn as_summary(&self) -> Option<&MetaSummary> {
+        match self {
+            MetaValueView::Summary(s) => Some(s),
+            MetaValueView::Plain(_) => None,
+        }
+    }
+}
+
+/// A long array or string shown by its length, a digest and its beginning.
+///
+/// The digest is BLAKE3 of the full value's compact JSON, written `blake3:` and 32 hex digits.
+/// Fields are declared in the key order of the `modeldiff.report.v1` JSON (alphabetical).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum MetaSummary {
+    /// An array of more than [`MAX_INLINE_ITEMS`] items.
+    Array {
+        /// Digest of the whole array.
+        digest: String,
+        /// The first three items.
+        first: Vec<Value>,
+        /// Number of items.
+        len: u64,
+    },
+    /// A string of more than [`MAX_INLINE_STRING`] bytes.
+    String {
+        /// Digest of the whole string.
+        digest: String,
+        /// Length in bytes (UTF-8).
+        len: u64,
+        /// The first 64 bytes at most, cut at a character boundary.
+        prefix: String,
+    },
+}
+
+impl MetaSummary {
+    /// Number of items (arrays) or bytes (strings).
+    pub fn len(&self) -> u64 {
+        match self {
+            MetaSummary::Array { len, .. } | MetaSummary::String { len, .. } => *len,
+        }
+    }
+
+    /// Whether the summarized value is empty (never, as only long values are summarized).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `blake3:` and the first 32 hex digits of the digest of the value's compact JSON.
+    pub fn digest(&self) -> &str {
+        match self {
+            MetaSummary::Array { digest, .. } | MetaSummary::String { digest, .. } => digest,
+        }
+    }
+}
+
 /// One metadata key that differs between A and B.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetaChange {
@@ -30,9 +121,9 @@ pub struct MetaChange {
     /// Added, removed or changed.
     pub change: MetaChangeKind,
     /// A's value (summarized when long), `null` if added.
-    pub a: Option<Value>,
+    pub a: Option<MetaValueView>,
     /// B's value (summarized when long), `null` if removed.
-    pub b: Option<Value>,
+    pub b: Option<MetaValueView>,
     /// For changed arrays and strings: the first index (element or byte) where they differ.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_difference: Option<u64>,
@@ -57,25 +148,30 @@ fn digest(v: &Value) -> String {
     format!("blake3:{}", &blake3::hash(&bytes).to_hex()[..32])
 }
 
-/// The display form of a value: as is, or for long arrays and strings a summary object
-/// `{"len", "digest", "first"/"prefix"}` (the digest is BLAKE3 of the value's compact JSON).
-pub fn summarize(v: &MetaValue) -> Value {
+/// The display form of a value: in full, or for arrays of more than [`MAX_INLINE_ITEMS`] items
+/// and strings of more than [`MAX_INLINE_STRING`] bytes a [`MetaSummary`].
+pub fn summarize(v: &MetaValue) -> MetaValueView {
     let full = to_json(v);
-    match &full {
-        Value::Array(items) if items.len() > MAX_INLINE_ITEMS => json!({
-            "len": items.len(),
-            "digest": digest(&full),
-            "first": items[..3].to_vec(),
-        }),
+    let summary = match &full {
+        Value::Array(items) if items.len() > MAX_INLINE_ITEMS => MetaSummary::Array {
+            digest: digest(&full),
+            first: items[..3].to_vec(),
+            len: items.len() as u64,
+        },
         Value::String(s) if s.len() > MAX_INLINE_STRING => {
             let mut end = 64;
             while !s.is_char_boundary(end) {
                 end -= 1;
             }
-            json!({ "len": s.len(), "digest": digest(&full), "prefix": &s[..end] })
+            MetaSummary::String {
+                digest: digest(&full),
+                len: s.len() as u64,
+                prefix: s[..end].to_string(),
+            }
         }
-        _ => full,
-    }
+        _ => return MetaValueView::Plain(full),
+    };
+    MetaValueView::Summary(summary)
 }
 
 fn first_difference(a: &Value, b: &Value) -> Option<u64> {
@@ -170,11 +266,9 @@ mod tests {
         assert_eq!(d[0].key, "tok");
         assert_eq!(d[0].change, MetaChangeKind::Changed);
         assert_eq!(d[0].first_difference, Some(417));
-        assert_eq!(d[0].a.as_ref().unwrap()["len"], 1000);
-        assert_ne!(
-            d[0].a.as_ref().unwrap()["digest"],
-            d[0].b.as_ref().unwrap()["digest"]
-        );
+        let summary = |v: &Option<MetaValueView>| v.as_ref().unwrap().as_summary().unwrap().clone();
+        assert_eq!(summary(&d[0].a).len(), 1000);
+        assert_ne!(summary(&d[0].a).digest(), summary(&d[0].b).digest());
         assert_eq!(
             (d[1].key.as_str(), d[1].change),
             ("n", MetaChangeKind::Removed)
@@ -188,10 +282,42 @@ mod tests {
 
     #[test]
     fn short_values_are_inline_and_long_strings_summarized() {
-        assert_eq!(summarize(&MetaValue::Float(0.5)), json!(0.5));
+        assert_eq!(
+            summarize(&MetaValue::Float(0.5)),
+            MetaValueView::Plain(json!(0.5))
+        );
         let long = MetaValue::Str("é".repeat(300));
-        let s = summarize(&long);
-        assert_eq!(s["len"], 600);
-        assert!(s["prefix"].as_str().unwrap().len() <= 64);
+        let Some(MetaSummary::String { len, prefix, .. }) = summarize(&long).as_summary().cloned()
+        else {
+            panic!("a 600-byte string is summarized");
+        };
+        assert_eq!(len, 600);
+        assert!(prefix.len() <= 64 && prefix.chars().all(|c| c == 'é'));
+    }
+
+    /// The typed views serialize to the v1 JSON (keys in alphabetical order) and read back.
+    #[test]
+    fn views_keep_the_v1_json() {
+        let items = MetaValue::Array((0..20).map(MetaValue::UInt).collect());
+        let text = MetaValue::Str("x".repeat(300));
+        for (v, keys) in [
+            (summarize(&items), r#"{"digest":"#),
+            (summarize(&text), r#"{"digest":"#),
+            (summarize(&MetaValue::Str("short".into())), r#""short""#),
+        ] {
+            let json = serde_json::to_string(&v).unwrap();
+            assert!(json.starts_with(keys), "{json}");
+            assert_eq!(serde_json::from_str::<MetaValueView>(&json).unwrap(), v);
+        }
+        let array = serde_json::to_string(&summarize(&items)).unwrap();
+        assert!(array.contains(r#""first":[0,1,2],"len":20}"#), "{array}");
+        let string = serde_json::to_string(&summarize(&text)).unwrap();
+        assert!(string.contains(r#","len":300,"prefix":"xxx"#), "{string}");
+        // An object that merely looks like a summary stays a plain value.
+        let plain = json!({"digest": "d", "len": 1, "note": "mine"});
+        assert_eq!(
+            serde_json::from_value::<MetaValueView>(plain.clone()).unwrap(),
+            MetaValueView::Plain(plain)
+        );
     }
 }
