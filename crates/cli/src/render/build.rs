@@ -2,7 +2,7 @@
 //! decided once for all renderers.
 
 use modeldiff::{
-    ChangeKind, Inspection, Property, MetaChange, MetaSummary, MetaValueView, ModelSummary, Report,
+    ChangeKind, Inspection, MetaChange, MetaSummary, MetaValueView, ModelSummary, Property, Report,
     TensorReport,
 };
 
@@ -99,9 +99,9 @@ fn text(s: impl Into<String>) -> Cell {
     Cell::Text(s.into())
 }
 
-/// A format fact's key for people: `byte_order` reads as "byte order".
+/// A format fact's key, spelled as in the JSON (`byte_order`, `shard_count`).
 fn fact_key(p: &Property) -> String {
-    p.key.replace('_', " ")
+    p.key.clone()
 }
 
 /// A format fact's value: strings without their JSON quotes.
