@@ -31,7 +31,7 @@
 //!   arithmetic, and every tensor's byte range is proven in bounds, so later accessors cannot fail.
 //! - APR payloads compressed with LZ4 or Zstd are decompressed once, into a buffer of exactly
 //!   the declared size, after that size has been checked against a hard cap and against the
-//!   codec's largest possible expansion ([`apr::compress`]); a stream producing more or less is
+//!   codec's largest possible expansion (`apr/compress.rs`); a stream producing more or less is
 //!   an error, so a decompression bomb costs at most the declared size.
 //! - Decoding is a pure function of (dtype, byte order, tensor bytes, element range); block types
 //!   decode whole blocks, so callers should align ranges to [`DType::block_elems`].
@@ -47,7 +47,7 @@ mod model;
 mod options;
 mod quant;
 mod safetensors;
-mod write;
+pub mod write;
 
 use std::path::{Path, PathBuf};
 

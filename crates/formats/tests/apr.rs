@@ -548,6 +548,8 @@ fn cookbook_test_writer_round_trips() {
 // Malformed and hostile files: a clear one-line error, no panic.
 
 fn expect_err(dir: &tempfile::TempDir, name: &str, bytes: &[u8], needle: &str) -> Error {
+    // The same validation from memory and from a file.
+    let from_memory = modeldiff_formats::open_bytes(name, bytes).err();
     let p = write(dir, name, bytes);
     let e = match open(&p) {
         Ok(_) => panic!("{name}: opened"),
@@ -560,6 +562,12 @@ fn expect_err(dir: &tempfile::TempDir, name: &str, bytes: &[u8], needle: &str) -
         "{name}: message does not name the file: {msg}"
     );
     assert!(msg.contains(needle), "{name}: {msg:?} lacks {needle:?}");
+    let mem = from_memory.unwrap_or_else(|| panic!("{name}: opened from memory"));
+    assert_eq!(
+        mem.to_string().replace(&p.display().to_string(), name),
+        msg.replace(&p.display().to_string(), name),
+        "{name}: memory and file errors differ"
+    );
     e
 }
 

@@ -288,10 +288,7 @@ fn valid(version: u32) -> Builder {
 }
 
 fn open_bytes(bytes: &[u8]) -> modeldiff_formats::Result<Model> {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("m.gguf");
-    std::fs::write(&p, bytes).unwrap();
-    open(&p)
+    modeldiff_formats::open_bytes("m.gguf", bytes)
 }
 
 fn open_err(bytes: &[u8], needle: &str) {
@@ -470,6 +467,72 @@ mod mutation {
                     let _ = m.decode_f32(i, 0..n, &mut out[..n]);
                 }
             }
+        }
+    }
+}
+
+/// `open_bytes` validates and decodes exactly as `open` does, for every committed fixture of
+/// every format.
+#[test]
+fn open_bytes_equals_open_on_every_fixture() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let mut files = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("gguf" | "apr" | "safetensors")
+            ) {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() > 20, "fixtures found: {}", files.len());
+    let mut buf_a = Vec::new();
+    let mut buf_b = Vec::new();
+    for p in files {
+        let from_file = open(&p);
+        let from_mem = modeldiff_formats::open_bytes(&p, std::fs::read(&p).unwrap());
+        let (fa, fb) = match (from_file, from_mem) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(a), Err(b)) => {
+                assert_eq!(a.to_string(), b.to_string(), "{}", p.display());
+                continue;
+            }
+            (a, b) => panic!(
+                "{}: file {:?} vs memory {:?}",
+                p.display(),
+                a.err(),
+                b.err()
+            ),
+        };
+        // A shard opens its siblings from a file but only itself from memory.
+        if fa.tensors().len() != fb.tensors().len() {
+            assert!(
+                fb.warnings().iter().any(|w| w.contains("shard")),
+                "{}",
+                p.display()
+            );
+            continue;
+        }
+        for (i, (ta, tb)) in fa.tensors().iter().zip(fb.tensors()).enumerate() {
+            assert_eq!(
+                (&ta.name, ta.dtype, &ta.shape),
+                (&tb.name, tb.dtype, &tb.shape)
+            );
+            assert_eq!(fa.tensor_bytes(i), fb.tensor_bytes(i), "{}", ta.name);
+            let n = ta.elements() as usize;
+            buf_a.resize(n, 0.0);
+            buf_b.resize(n, 0.0);
+            let ra = fa.decode_f32(i, 0..n, &mut buf_a);
+            let rb = fb.decode_f32(i, 0..n, &mut buf_b);
+            assert_eq!(ra.is_ok(), rb.is_ok(), "{}", ta.name);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&buf_a), bits(&buf_b), "{}", ta.name);
         }
     }
 }

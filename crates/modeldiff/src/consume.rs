@@ -418,7 +418,7 @@ mod tests {
             f.extend(8u64.to_le_bytes()); // ne0
             f.extend(99u32.to_le_bytes()); // type id from a fork
             f.extend(0u64.to_le_bytes()); // offset
-            while f.len() % 32 != 0 {
+            while !f.len().is_multiple_of(32) {
                 f.push(0);
             }
             f.extend_from_slice(data);

@@ -3,28 +3,39 @@
 //!
 //! # Overview
 //!
-//! [`diff`] takes two [`modeldiff_formats::Model`]s (opened with [`modeldiff_formats::open`])
-//! and a [`Config`] (name filters, threads, chunk size). Tensors are matched by name and
-//! classified ([`ChangeKind`]: added, removed, shape-changed, unchanged; a dtype change is a
-//! separate flag). Every pair of equal rank is compared over its common region: float-like
-//! dtypes (including quantized ones) are decoded to f32 chunks and fed to
-//! [`modeldiff_kernels::DiffStats`]; integer and boolean pairs are compared exactly; undecodable
-//! dtypes by raw bytes. Metadata (GGUF key/values, SafeTensors `__metadata__`, APR JSON) is
-//! diffed key by key ([`MetaChange`]). The [`Report`] is a plain serde value (schema
-//! `modeldiff.report.v1`); [`inspect`] describes a single model ([`Inspection`]).
+//! [`diff`] takes two [`modeldiff_formats::Model`]s (opened with [`modeldiff_formats::open`]
+//! or [`modeldiff_formats::open_bytes`]) and a [`Config`] (name filters, threads, chunk size),
+//! and runs four stages, each a public module usable on its own:
+//!
+//! 1. **match** ([`matching`]): the [`Filter`] picks tensor names, exact names pair up, and
+//!    further [`Matcher`]s may pair what is left; the result is a [`Matching`] of entries
+//!    (paired, only in A, only in B).
+//! 2. **plan** ([`plan`](mod@plan)): each pair gets a [`CompareMode`] (f32 metrics, exact
+//!    integers, raw bytes, or not comparable with the reason), the compared [`Region`] (the
+//!    overlap of two shapes of equal rank) and chunked jobs.
+//! 3. **stream** ([`stream`]): a [`PairStream`] walks a job as [`Piece`]s, contiguous runs that
+//!    hand out the stored bytes of both sides or their `f32` values (decoded into thread-local
+//!    buffers, zero-copy for F32).
+//! 4. **consume** ([`consume`]): a [`Consumer`] turns each job into a partial result, run on
+//!    all cores and returned in job order. The diff is the [`DiffConsumer`], which folds
+//!    [`modeldiff_kernels::DiffStats`] per pair and builds the [`Report`] (schema
+//!    `modeldiff.report.v1`), including the metadata diff ([`MetaChange`]).
+//!
+//! [`inspect()`] describes a single model ([`Inspection`]); [`describe`] is the part about one
+//! model that a report and an inspection share.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let dir = tempfile::tempdir()?;
-//! # let write = |name: &str, v: &[f32]| {
-//! #     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-//! #     let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![v.len()], &bytes).unwrap();
-//! #     let p = dir.path().join(name);
-//! #     safetensors::serialize_to_file([("w", view)], None, &p).unwrap();
-//! #     p
-//! # };
-//! let a = modeldiff_formats::open(&write("a.safetensors", &[1.0, 2.0, 3.0]))?;
-//! let b = modeldiff_formats::open(&write("b.safetensors", &[1.0, 2.0, 3.5]))?;
+//! // A one-tensor SafeTensors file in memory.
+//! let file = |v: &[f32]| {
+//!     let header = format!(r#"{{"w":{{"dtype":"F32","shape":[{}],"data_offsets":[0,{}]}}}}"#, v.len(), 4 * v.len());
+//!     let mut f = (header.len() as u64).to_le_bytes().to_vec();
+//!     f.extend(header.as_bytes());
+//!     f.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+//!     f
+//! };
+//! let a = modeldiff_formats::open_bytes("a.safetensors", file(&[1.0, 2.0, 3.0]))?;
+//! let b = modeldiff_formats::open_bytes("b.safetensors", file(&[1.0, 2.0, 3.5]))?;
 //! let report = modeldiff::diff(&a, &b, &modeldiff::Config::default())?;
 //! let w = &report.tensors[0];
 //! assert_eq!(w.identical, Some(false));
@@ -33,15 +44,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! `examples/stages.rs` runs the stages by hand with a consumer of its own.
+//!
 //! # Design
 //!
+//! - **Stages, not one function.** Delta extraction and apply, cross-format matching and
+//!   fused kernels each need one stage and reuse the others: a new matcher plugs into
+//!   [`match_tensors`], a new consumer into [`consume::run`].
 //! - **Bounded memory.** Work items are chunks of at most [`DEFAULT_CHUNK_ELEMS`] compared
 //!   elements; each worker thread decodes into two reusable thread-local buffers, and F32
 //!   tensors are read straight from the memory map. Memory use does not grow with model size.
-//! - **Determinism.** Chunk results are merged in a fixed order, so the numbers do not depend on
+//! - **Determinism.** Chunk results are merged in job order, so the numbers do not depend on
 //!   the thread count.
-//! - **Shortcuts.** Chunks whose raw bytes are equal under the same encoding are decoded once
-//!   and compared against themselves.
+//! - **Shortcuts.** Pieces whose stored bytes are equal under the same encoding (asked of the
+//!   formats crate, which alone knows where a layout's bytes are) are decoded once and
+//!   compared against themselves.
+//! - **Undecodable tensors** (known when the file is opened: a fork's type id against another
+//!   type, quant blocks without a big-endian layout) are listed as not compared, with a
+//!   warning naming file, tensor and reason; the rest of the diff completes.
 //! - The engine knows nothing about terminals or exit codes: that is `modeldiff-cli`.
 #![deny(missing_docs)]
 

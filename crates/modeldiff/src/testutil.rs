@@ -35,7 +35,7 @@ fn build(tensors: &[(&str, &str, Vec<u64>, Vec<u8>)]) -> Model {
         );
     }
     let mut h = serde_json::to_vec(&header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut file = (h.len() as u64).to_le_bytes().to_vec();
