@@ -362,3 +362,39 @@ fn apr_q8_tensors_differing_only_at_the_end_are_not_identical() {
     assert_eq!(t["mismatches"], 4);
     assert!(t["metrics"]["l2"].as_f64().unwrap() > 0.0);
 }
+
+/// A big-endian GGUF holds a type with no defined big-endian layout (Q5_0): the diff lists it as
+/// not compared, with a warning naming the file, the tensor and why, and compares everything
+/// else instead of aborting.
+#[test]
+fn undecodable_tensors_are_warnings_not_errors() {
+    let (le, be) = (fixtures("gguf/types-le.gguf"), fixtures("gguf/types-be.gguf"));
+    let r = json_diff(&le, &be, &[]);
+    let warnings: Vec<&str> = r["b"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    let skipped: Vec<&serde_json::Value> = r["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["change"] == "unchanged" && t["identical"].is_null())
+        .collect();
+    assert!(!skipped.is_empty());
+    for t in &skipped {
+        let name = t["name"].as_str().unwrap();
+        let w = warnings
+            .iter()
+            .find(|w| w.contains(&format!("tensor `{name}`")))
+            .unwrap_or_else(|| panic!("no warning for {name}: {warnings:?}"));
+        assert!(w.starts_with("not compared: ") && w.contains("types-be.gguf"), "{w}");
+        assert!(w.contains("big-endian"), "{w}");
+    }
+    assert_eq!(warnings.len(), skipped.len());
+    let q5 = skipped.iter().any(|t| t["name"] == "t.q5_0");
+    assert!(q5, "Q5_0 has no big-endian layout");
+    assert_eq!(r["summary"]["unchanged"].as_u64().unwrap(), 12);
+    assert_eq!(r["summary"]["compared"].as_u64().unwrap(), 10, "all but Q5_0 and I32");
+}
