@@ -18,8 +18,8 @@
 //! let b = [1.0f32, 2.0, 3.5];
 //! let mut stats = DiffStats::default();
 //! stats.update(&a, &b, 0);
-//! assert_eq!(stats.max_abs, 0.5);
-//! assert_eq!(stats.max_abs_index, Some(2));
+//! assert_eq!(stats.max_abs(), 0.5);
+//! assert_eq!(stats.max_abs_index(), Some(2));
 //! assert!((stats.l2() - 0.5).abs() < 1e-12);
 //! assert!(cosine_similarity(&a, &b) < 1.0);
 //! ```
@@ -43,7 +43,7 @@
 
 pub mod convert;
 mod dispatch;
-pub mod scalar;
+pub(crate) mod scalar;
 mod stats;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
@@ -86,7 +86,7 @@ pub fn l2_distance(a: &[f32], b: &[f32]) -> f64 {
 /// # Panics
 /// If the slices have different lengths.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
-    stats_of(a, b).max_abs
+    stats_of(a, b).max_abs()
 }
 
 /// Mean |a − b| over the pairs where both values are finite (0 when there are none).

@@ -15,39 +15,39 @@ fn close(x: f64, y: f64, rtol: f64) -> bool {
 fn assert_same(isa: Isa, s: &DiffStats, r: &DiffStats, what: &str) {
     assert_eq!(
         (
-            s.len,
-            s.compared,
-            s.nonfinite_a,
-            s.nonfinite_b,
-            s.mismatches
+            s.len(),
+            s.compared(),
+            s.nonfinite_a(),
+            s.nonfinite_b(),
+            s.mismatches()
         ),
         (
-            r.len,
-            r.compared,
-            r.nonfinite_a,
-            r.nonfinite_b,
-            r.mismatches
+            r.len(),
+            r.compared(),
+            r.nonfinite_a(),
+            r.nonfinite_b(),
+            r.mismatches()
         ),
         "{isa:?} counts, {what}"
     );
     // The maximum and its index are exact (no rounding involved).
     assert_eq!(
-        (s.max_abs, s.max_abs_index),
-        (r.max_abs, r.max_abs_index),
+        (s.max_abs(), s.max_abs_index()),
+        (r.max_abs(), r.max_abs_index()),
         "{isa:?} max, {what}"
     );
     for (x, y, name) in [
-        (s.sum_sq_diff, r.sum_sq_diff, "sum_sq_diff"),
-        (s.sum_sq_a, r.sum_sq_a, "sum_sq_a"),
-        (s.sum_sq_b, r.sum_sq_b, "sum_sq_b"),
-        (s.sum_abs_diff, r.sum_abs_diff, "sum_abs_diff"),
+        (s.sum_sq_diff(), r.sum_sq_diff(), "sum_sq_diff"),
+        (s.sum_sq_a(), r.sum_sq_a(), "sum_sq_a"),
+        (s.sum_sq_b(), r.sum_sq_b(), "sum_sq_b"),
+        (s.sum_abs_diff(), r.sum_abs_diff(), "sum_abs_diff"),
     ] {
         assert!(close(x, y, SUM_RTOL), "{isa:?} {name}: {x} vs {y}, {what}");
     }
     // Σ(a−b)(a+b) can cancel to near zero; compare against the magnitude of its terms.
-    let scale = r.sum_sq_a + r.sum_sq_b;
+    let scale = r.sum_sq_a() + r.sum_sq_b();
     assert!(
-        (s.sum_diff_sum - r.sum_diff_sum).abs() <= SUM_RTOL * scale + 1e-300,
+        (s.sum_diff_sum() - r.sum_diff_sum()).abs() <= SUM_RTOL * scale + 1e-300,
         "{isa:?} ds, {what}"
     );
 }
@@ -82,8 +82,8 @@ fn all_special_pairs() {
     let mut r = DiffStats::default();
     scalar::accumulate(&a, &b, 0, &mut r);
     let n = sp.len() as u64;
-    assert_eq!(r.nonfinite_a, 3 * n);
-    assert_eq!(r.compared, (n - 3) * (n - 3));
+    assert_eq!(r.nonfinite_a(), 3 * n);
+    assert_eq!(r.compared(), (n - 3) * (n - 3));
     for isa in Isa::available() {
         let mut s = DiffStats::default();
         s.update_with(isa, &a, &b, 0);
@@ -118,7 +118,7 @@ fn self_diff_is_exact_zero_and_cosine_one() {
             s.update_with(isa, &a, &a, 0);
             assert!(s.identical());
             assert_eq!(s.l2(), 0.0);
-            assert_eq!(s.max_abs, 0.0);
+            assert_eq!(s.max_abs(), 0.0);
             assert_eq!(s.cosine(), Some(1.0));
         }
     }
@@ -139,11 +139,11 @@ fn symmetric_up_to_rounding() {
         ba.update_with(isa, &b, &a, 0);
         assert_eq!(ab.l2(), ba.l2());
         assert_eq!(
-            (ab.max_abs, ab.max_abs_index),
-            (ba.max_abs, ba.max_abs_index)
+            (ab.max_abs(), ab.max_abs_index()),
+            (ba.max_abs(), ba.max_abs_index())
         );
         assert_eq!(ab.cosine(), ba.cosine());
-        assert_eq!(ab.sum_diff_sum, -ba.sum_diff_sum);
+        assert_eq!(ab.sum_diff_sum(), -ba.sum_diff_sum());
     }
 }
 
@@ -175,9 +175,12 @@ fn exact_on_integers() {
     for isa in Isa::available() {
         let mut s = DiffStats::default();
         s.update_with(isa, &a, &b, 0);
-        assert_eq!(s.sum_sq_diff, dd);
-        assert_eq!(s.sum_abs_diff, sad);
-        assert_eq!((s.max_abs, s.max_abs_index), (max_v, Some(max_i as u64)));
+        assert_eq!(s.sum_sq_diff(), dd);
+        assert_eq!(s.sum_abs_diff(), sad);
+        assert_eq!(
+            (s.max_abs(), s.max_abs_index()),
+            (max_v, Some(max_i as u64))
+        );
     }
     assert_eq!(l2_distance(&a, &b), dd.sqrt());
     assert_eq!(mean_abs_diff(&a, &b), sad / 1000.0);
@@ -275,13 +278,13 @@ mod prop {
             for isa in Isa::available() {
                 let mut s = DiffStats::default();
                 s.update_with(isa, &a, &b, 0);
-                prop_assert_eq!((s.compared, s.mismatches, s.nonfinite_a, s.nonfinite_b),
-                    (r.compared, r.mismatches, r.nonfinite_a, r.nonfinite_b));
-                prop_assert_eq!((s.max_abs, s.max_abs_index), (r.max_abs, r.max_abs_index));
+                prop_assert_eq!((s.compared(), s.mismatches(), s.nonfinite_a(), s.nonfinite_b()),
+                    (r.compared(), r.mismatches(), r.nonfinite_a(), r.nonfinite_b()));
+                prop_assert_eq!((s.max_abs(), s.max_abs_index()), (r.max_abs(), r.max_abs_index()));
                 // Arbitrary f32 values span 2^256 of magnitude; compare sums relative to the
                 // sum of squares' scale.
-                let scale = r.sum_sq_a + r.sum_sq_b + r.sum_sq_diff;
-                prop_assert!((s.sum_sq_diff - r.sum_sq_diff).abs() <= 1e-12 * scale);
+                let scale = r.sum_sq_a() + r.sum_sq_b() + r.sum_sq_diff();
+                prop_assert!((s.sum_sq_diff() - r.sum_sq_diff()).abs() <= 1e-12 * scale);
             }
         }
     }

@@ -249,7 +249,7 @@ fn diff_in_pool(a: &Model, b: &Model, config: &Config) -> Result<Report> {
                     let st = float[p].unwrap_or_default();
                     global.merge(&st);
                     identical = Some(st.identical());
-                    mismatches = Some(st.mismatches);
+                    mismatches = Some(st.mismatches());
                     let m = metrics_of(&st, &ta.expect("paired").shape);
                     l2_sum += m.l2;
                     if let Some(c) = m.cosine {
@@ -335,11 +335,11 @@ fn model_summary(m: &Model) -> ModelSummary {
 
 fn metrics_of(st: &DiffStats, shape_a: &[u64]) -> Metrics {
     Metrics {
-        compared: st.compared,
+        compared: st.compared(),
         l2: st.l2(),
-        max_abs: st.max_abs,
+        max_abs: st.max_abs(),
         max_abs_index: st
-            .max_abs_index
+            .max_abs_index()
             .map(|i| unravel(i, shape_a))
             .unwrap_or_default(),
         mean_abs: st.mean_abs().unwrap_or(0.0),
@@ -349,8 +349,8 @@ fn metrics_of(st: &DiffStats, shape_a: &[u64]) -> Metrics {
         rel_l2: st.rel_l2(),
         norm_a: st.norm_a(),
         norm_b: st.norm_b(),
-        nonfinite_a: st.nonfinite_a,
-        nonfinite_b: st.nonfinite_b,
+        nonfinite_a: st.nonfinite_a(),
+        nonfinite_b: st.nonfinite_b(),
     }
 }
 
