@@ -1,8 +1,11 @@
 //! Every implementation against the scalar reference, and the metrics against exact oracles.
 
 use crate::convert::{bf16_to_f32_with, f16_to_f32_with};
+use crate::dispatch::{check, from_name};
 use crate::testutil::{pair, Rng, LENGTHS};
-use crate::{cosine_similarity, l2_distance, max_abs_diff, mean_abs_diff, scalar, DiffStats, Isa};
+use crate::{
+    cosine_similarity, l2_distance, max_abs_diff, mean_abs_diff, scalar, DiffStats, Isa, IsaError,
+};
 
 /// Relative tolerance for the f64 sums: SIMD and scalar differ only in summation order of
 /// at most ~1e4 f64 terms, whose rounding is far below 1e-12 relative.
@@ -256,6 +259,87 @@ fn half_conversions_match_scalar_for_every_bit_pattern() {
                 "{isa:?} bf16"
             );
         }
+    }
+}
+
+#[test]
+fn parse_accepts_every_name_and_rejects_others_listing_the_valid_ones() {
+    for &isa in Isa::ALL {
+        assert_eq!(Isa::parse(isa.name()), Ok(isa));
+        assert_eq!(
+            Isa::parse(&format!(" {} ", isa.name().to_uppercase())),
+            Ok(isa)
+        );
+        assert_eq!(isa.name().parse::<Isa>(), Ok(isa));
+    }
+    for bad in ["", "avx", "sse2", "neon", "avx-512"] {
+        let err = Isa::parse(bad).unwrap_err();
+        assert_eq!(
+            err,
+            IsaError::Unknown {
+                name: bad.to_string()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("unknown instruction set `{bad}`, expected one of: scalar, avx2, avx512")
+        );
+    }
+}
+
+#[test]
+fn an_unavailable_isa_is_an_error_naming_the_available_ones() {
+    // This CPU may have every implementation, so the check is also driven with a given list.
+    let err = check(Isa::Avx512, &[Isa::Scalar, Isa::Avx2]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "instruction set `avx512` is not available on this CPU (available: scalar, avx2)"
+    );
+    assert_eq!(check(Isa::Avx2, &[Isa::Scalar, Isa::Avx2]), Ok(Isa::Avx2));
+    let err = from_name("avx2", &[Isa::Scalar]).unwrap_err();
+    assert!(
+        matches!(err, IsaError::Unavailable { isa: Isa::Avx2, .. }),
+        "{err}"
+    );
+    assert!(matches!(
+        from_name("x", &[Isa::Scalar]),
+        Err(IsaError::Unknown { .. })
+    ));
+    let available = Isa::available();
+    assert_eq!(available.first(), Some(&Isa::Scalar));
+    for &isa in Isa::ALL {
+        if !available.contains(&isa) {
+            assert_eq!(
+                Isa::force(isa),
+                Err(IsaError::Unavailable {
+                    isa,
+                    available: available.clone()
+                })
+            );
+        }
+    }
+}
+
+#[test]
+fn force_pins_the_selection() {
+    // Forcing the current choice again changes nothing for the tests running alongside.
+    let isa = Isa::selected();
+    assert_eq!(Isa::force(isa), Ok(()));
+    assert_eq!(Isa::try_selected(), Ok(isa));
+    assert_eq!(Isa::selected(), isa);
+    assert!(isa.is_available());
+}
+
+#[test]
+fn vectorize_runs_the_closure_for_every_isa() {
+    let (a, b) = pair(11, 1001, false);
+    let want: Vec<f32> = a.iter().zip(&b).map(|(&x, &y)| x * y + 0.5).collect();
+    for isa in Isa::available() {
+        let got: Vec<f32> =
+            isa.vectorize(|| a.iter().zip(&b).map(|(&x, &y)| x * y + 0.5).collect());
+        // Bit-identical: Rust never contracts `x * y + 0.5` into a fused multiply-add.
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "{isa}");
     }
 }
 
