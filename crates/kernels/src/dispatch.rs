@@ -190,15 +190,15 @@ impl Isa {
     /// `f` directly.
     ///
     /// This is the seam through which other crates' hot loops obey the one selection (the GGUF
-    /// dequantizers of `modeldiff-formats` run as
-    /// `Isa::selected().vectorize(|| q.dequantize_blocks(src, dst))`).
+    /// dequantizers of `modeldiff-formats` run through it).
     ///
-    /// Contract: only code inlined into `f` gets the target features, so its hot loop and every
-    /// function that loop calls must be inlinable (mark the per-block decoders
-    /// `#[inline(always)]`); a call that is not inlined runs the portable baseline code. The
-    /// result is the same as calling `f` directly: Rust never contracts `a * b + c` into a
-    /// fused multiply-add or reassociates floating-point operations, so wider vectors change
-    /// speed, not bits.
+    /// Contract: only code inlined into `f` gets the target features, so `f` and everything its
+    /// hot loop calls must be inlined. Mark the closure `#[inline(always)]` (one closure body is
+    /// called from every ISA's function, and LLVM will not copy a large body into each unless
+    /// told to) and the functions it calls, such as per-block decoders, `#[inline(always)]` too;
+    /// a call that is not inlined runs portable baseline (SSE2) code. The result is the same as
+    /// calling `f` directly: Rust never contracts `a * b + c` into a fused multiply-add or
+    /// reassociates floating-point operations, so wider vectors change speed, not bits.
     ///
     /// # Panics
     /// If this implementation is not available on the CPU (values from [`Isa::selected`] and
@@ -210,7 +210,10 @@ impl Isa {
     /// let x: Vec<f32> = (0..1000).map(|i| i as f32).collect();
     /// let mut y = vec![0f32; 1000];
     /// for isa in Isa::available() {
-    ///     isa.vectorize(|| y.iter_mut().zip(&x).for_each(|(o, &v)| *o = v * 0.5 + 1.0));
+    ///     isa.vectorize(
+    ///         #[inline(always)]
+    ///         || y.iter_mut().zip(&x).for_each(|(o, &v)| *o = v * 0.5 + 1.0),
+    ///     );
     ///     assert_eq!(y[10], 6.0);
     /// }
     /// ```
