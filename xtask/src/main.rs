@@ -10,7 +10,8 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci        fmt --check, clippy -D warnings, tidy, all tests, then the engine tests once per forced ISA
+  ci        fmt --check, clippy -D warnings, tidy, all tests, then the engine and GGUF tests once per
+            ISA this CPU has (MODELDIFF_FORCE_ISA)
   tidy      check //! headers, SAFETY comments and no anyhow in library crates
   bench     run the criterion benchmarks (extra arguments go to criterion)
   fixtures  regenerate the committed test fixtures (needs python3; makes target/venv)
@@ -74,14 +75,66 @@ fn ci() -> Result<(), String> {
     tidy::check(&root()).map_err(|problems| problems.join("\n"))?;
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
-    // The kernels' own tests already compare every available ISA with scalar; this reruns the
-    // engine's oracle tests with each implementation pinned, end to end.
-    for isa in ["scalar", "avx2", "avx512"] {
-        run(cargo()
-            .args(["test", "-p", "modeldiff", "--test", "oracle"])
-            .env("MODELDIFF_FORCE_ISA", isa))?;
+    // The kernels' own tests already compare every available ISA with scalar; these rerun the
+    // engine's oracle tests and the GGUF dequantization tests with each implementation pinned,
+    // end to end (kernels and dequantization obey the same choice).
+    for (isa, available) in isas()? {
+        if !available {
+            eprintln!("xtask: skipping the {isa} passes: this CPU does not have it");
+            continue;
+        }
+        for test in [
+            ["-p", "modeldiff", "--test", "oracle"],
+            ["-p", "modeldiff-formats", "--test", "gguf"],
+        ] {
+            run(cargo()
+                .arg("test")
+                .args(test)
+                .env("MODELDIFF_FORCE_ISA", &isa))?;
+        }
     }
     Ok(())
+}
+
+/// Every kernel implementation and whether this CPU has it, as the kernels' `cosine` example
+/// reports with `--list` (so the list and the detection are the library's own).
+fn isas() -> Result<Vec<(String, bool)>, String> {
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "-p",
+        "modeldiff-kernels",
+        "--example",
+        "cosine",
+        "--",
+        "--list",
+    ]);
+    eprintln!("xtask: running {cmd:?}");
+    let out = cmd
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let list: Vec<(String, bool)> = text
+        .lines()
+        .filter_map(|l| match l.split_once(' ')? {
+            (isa, "available") => Some((isa.to_string(), true)),
+            (isa, "unavailable") => Some((isa.to_string(), false)),
+            _ => None,
+        })
+        .collect();
+    if list.is_empty() {
+        return Err(format!("{cmd:?} listed no implementations: {text:?}"));
+    }
+    Ok(list)
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {

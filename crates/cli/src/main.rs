@@ -65,6 +65,8 @@ fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
 
 fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.validate()?;
+    // A bad `MODELDIFF_FORCE_ISA` is an error here rather than a silent fallback later.
+    modeldiff_kernels::Isa::try_selected().context("cannot choose the SIMD implementation")?;
     let a = modeldiff_formats::open_with(&args.a, &cfg.open).context("cannot read model A")?;
     let b = modeldiff_formats::open_with(&args.b, &cfg.open).context("cannot read model B")?;
     let report = modeldiff::diff(&a, &b, &cfg.engine)?;

@@ -18,8 +18,8 @@
 //! let b = [1.0f32, 2.0, 3.5];
 //! let mut stats = DiffStats::default();
 //! stats.update(&a, &b, 0);
-//! assert_eq!(stats.max_abs, 0.5);
-//! assert_eq!(stats.max_abs_index, Some(2));
+//! assert_eq!(stats.max_abs(), 0.5);
+//! assert_eq!(stats.max_abs_index(), Some(2));
 //! assert!((stats.l2() - 0.5).abs() < 1e-12);
 //! assert!(cosine_similarity(&a, &b) < 1.0);
 //! ```
@@ -34,21 +34,28 @@
 //! - **Non-finite values.** Metrics cover the pairs where both values are finite; NaN and ±inf
 //!   are counted per side. A pair is *equal* when `a == b` or their bits are equal, so NaNs with
 //!   identical bits do not count as a mismatch.
-//! - **Dispatch once.** The implementation is chosen on first use (`OnceLock`) from
+//! - **One dispatcher.** The implementation ([`Isa`]) is chosen once per process from
 //!   `is_x86_feature_detected!`, never from compile-time `target-cpu`, so one binary runs
-//!   everywhere at full speed. `MODELDIFF_FORCE_ISA=scalar|avx2|avx512` pins a choice (an
-//!   unavailable one falls back to scalar). Every SIMD routine has a scalar twin it is tested
+//!   everywhere at full speed, and it is read on hot paths with one relaxed atomic load.
+//!   [`Isa::force`] or `MODELDIFF_FORCE_ISA=scalar|avx2|avx512` pins a choice; an unknown or
+//!   unavailable one is an [`IsaError`] from [`Isa::try_selected`], never a silent fallback.
+//!   The same choice drives code outside this crate through [`Isa::vectorize`], which runs a
+//!   closure compiled with the implementation's target features: the GGUF dequantizers of
+//!   `modeldiff-formats` use it, so a forced `scalar` really runs scalar code everywhere and the
+//!   report's ISA is the one that ran. Every SIMD routine has a scalar twin it is tested
 //!   against. NEON is not written yet: aarch64 uses the scalar code.
 #![deny(missing_docs)]
 
 pub mod convert;
 mod dispatch;
-pub mod scalar;
+mod error;
+pub(crate) mod scalar;
 mod stats;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
 pub use dispatch::Isa;
+pub use error::IsaError;
 pub use stats::DiffStats;
 
 fn stats_of(a: &[f32], b: &[f32]) -> DiffStats {
@@ -86,7 +93,7 @@ pub fn l2_distance(a: &[f32], b: &[f32]) -> f64 {
 /// # Panics
 /// If the slices have different lengths.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
-    stats_of(a, b).max_abs
+    stats_of(a, b).max_abs()
 }
 
 /// Mean |a − b| over the pairs where both values are finite (0 when there are none).

@@ -6,7 +6,7 @@ use crate::stats::DiffStats;
 ///
 /// This is the definition of the metrics; SIMD versions differ only in summation order.
 /// The caller guarantees `a.len() == b.len()`.
-pub fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     debug_assert_eq!(a.len(), b.len());
     let (mut dd, mut ds, mut aa, mut bb, mut sad) = (0f64, 0f64, 0f64, 0f64, 0f64);
     let (mut nfa, mut nfb, mut mism, mut cmp) = (0u64, 0u64, 0u64, 0u64);

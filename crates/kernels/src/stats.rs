@@ -8,35 +8,115 @@ use crate::dispatch::{self, Isa};
 /// chunks combine with [`DiffStats::merge`]; the result does not depend on the order of merging
 /// beyond floating-point rounding of the `f64` sums (and ties of the maximum go to the lower
 /// index, so the index is fully order-independent).
+///
+/// The fields are read through accessor methods of the same names.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct DiffStats {
     /// Pairs seen.
-    pub len: u64,
+    pub(crate) len: u64,
     /// Pairs where both values are finite (the pairs the sums cover).
-    pub compared: u64,
+    pub(crate) compared: u64,
     /// Non-finite values (NaN, ±inf) in `a`.
-    pub nonfinite_a: u64,
+    pub(crate) nonfinite_a: u64,
     /// Non-finite values in `b`.
-    pub nonfinite_b: u64,
+    pub(crate) nonfinite_b: u64,
     /// Pairs that are not equal: neither `a == b` nor identical bits.
-    pub mismatches: u64,
+    pub(crate) mismatches: u64,
     /// Σ(a−b)².
-    pub sum_sq_diff: f64,
+    pub(crate) sum_sq_diff: f64,
     /// Σ(a−b)(a+b), which equals Σa² − Σb² but keeps its relative accuracy.
-    pub sum_diff_sum: f64,
+    pub(crate) sum_diff_sum: f64,
     /// Σa².
-    pub sum_sq_a: f64,
+    pub(crate) sum_sq_a: f64,
     /// Σb².
-    pub sum_sq_b: f64,
+    pub(crate) sum_sq_b: f64,
     /// Σ|a−b|.
-    pub sum_abs_diff: f64,
+    pub(crate) sum_abs_diff: f64,
     /// max |a−b| (0 when nothing was compared).
-    pub max_abs: f64,
+    pub(crate) max_abs: f64,
     /// Flat index (chunk offset + position) of the first pair reaching `max_abs`.
-    pub max_abs_index: Option<u64>,
+    pub(crate) max_abs_index: Option<u64>,
 }
 
 impl DiffStats {
+    /// Pairs seen.
+    #[inline]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Pairs where both values are finite (the pairs the sums cover).
+    #[inline]
+    pub fn compared(&self) -> u64 {
+        self.compared
+    }
+
+    /// Non-finite values (NaN, ±inf) in `a`.
+    #[inline]
+    pub fn nonfinite_a(&self) -> u64 {
+        self.nonfinite_a
+    }
+
+    /// Non-finite values (NaN, ±inf) in `b`.
+    #[inline]
+    pub fn nonfinite_b(&self) -> u64 {
+        self.nonfinite_b
+    }
+
+    /// Pairs that are not equal: neither `a == b` nor identical bits.
+    #[inline]
+    pub fn mismatches(&self) -> u64 {
+        self.mismatches
+    }
+
+    /// Σ(a−b)² over compared pairs.
+    #[inline]
+    pub fn sum_sq_diff(&self) -> f64 {
+        self.sum_sq_diff
+    }
+
+    /// Σ(a−b)(a+b) over compared pairs, which equals Σa² − Σb² but keeps its relative accuracy.
+    #[inline]
+    pub fn sum_diff_sum(&self) -> f64 {
+        self.sum_diff_sum
+    }
+
+    /// Σa² over compared pairs.
+    #[inline]
+    pub fn sum_sq_a(&self) -> f64 {
+        self.sum_sq_a
+    }
+
+    /// Σb² over compared pairs.
+    #[inline]
+    pub fn sum_sq_b(&self) -> f64 {
+        self.sum_sq_b
+    }
+
+    /// Σ|a−b| over compared pairs.
+    #[inline]
+    pub fn sum_abs_diff(&self) -> f64 {
+        self.sum_abs_diff
+    }
+
+    /// max |a−b| over compared pairs (0 when nothing was compared).
+    #[inline]
+    pub fn max_abs(&self) -> f64 {
+        self.max_abs
+    }
+
+    /// Flat index (chunk offset + position) of the first pair reaching [`DiffStats::max_abs()`]; `None` when nothing was compared.
+    #[inline]
+    pub fn max_abs_index(&self) -> Option<u64> {
+        self.max_abs_index
+    }
+
+    /// Whether no pairs were seen.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Adds the pairs `(a[i], b[i])`; `offset` is the flat index of `a[0]` (used for
     /// `max_abs_index`). Uses the implementation chosen for this CPU.
     ///

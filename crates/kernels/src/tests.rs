@@ -1,8 +1,11 @@
 //! Every implementation against the scalar reference, and the metrics against exact oracles.
 
 use crate::convert::{bf16_to_f32_with, f16_to_f32_with};
+use crate::dispatch::{check, from_name};
 use crate::testutil::{pair, Rng, LENGTHS};
-use crate::{cosine_similarity, l2_distance, max_abs_diff, mean_abs_diff, scalar, DiffStats, Isa};
+use crate::{
+    cosine_similarity, l2_distance, max_abs_diff, mean_abs_diff, scalar, DiffStats, Isa, IsaError,
+};
 
 /// Relative tolerance for the f64 sums: SIMD and scalar differ only in summation order of
 /// at most ~1e4 f64 terms, whose rounding is far below 1e-12 relative.
@@ -15,39 +18,39 @@ fn close(x: f64, y: f64, rtol: f64) -> bool {
 fn assert_same(isa: Isa, s: &DiffStats, r: &DiffStats, what: &str) {
     assert_eq!(
         (
-            s.len,
-            s.compared,
-            s.nonfinite_a,
-            s.nonfinite_b,
-            s.mismatches
+            s.len(),
+            s.compared(),
+            s.nonfinite_a(),
+            s.nonfinite_b(),
+            s.mismatches()
         ),
         (
-            r.len,
-            r.compared,
-            r.nonfinite_a,
-            r.nonfinite_b,
-            r.mismatches
+            r.len(),
+            r.compared(),
+            r.nonfinite_a(),
+            r.nonfinite_b(),
+            r.mismatches()
         ),
         "{isa:?} counts, {what}"
     );
     // The maximum and its index are exact (no rounding involved).
     assert_eq!(
-        (s.max_abs, s.max_abs_index),
-        (r.max_abs, r.max_abs_index),
+        (s.max_abs(), s.max_abs_index()),
+        (r.max_abs(), r.max_abs_index()),
         "{isa:?} max, {what}"
     );
     for (x, y, name) in [
-        (s.sum_sq_diff, r.sum_sq_diff, "sum_sq_diff"),
-        (s.sum_sq_a, r.sum_sq_a, "sum_sq_a"),
-        (s.sum_sq_b, r.sum_sq_b, "sum_sq_b"),
-        (s.sum_abs_diff, r.sum_abs_diff, "sum_abs_diff"),
+        (s.sum_sq_diff(), r.sum_sq_diff(), "sum_sq_diff"),
+        (s.sum_sq_a(), r.sum_sq_a(), "sum_sq_a"),
+        (s.sum_sq_b(), r.sum_sq_b(), "sum_sq_b"),
+        (s.sum_abs_diff(), r.sum_abs_diff(), "sum_abs_diff"),
     ] {
         assert!(close(x, y, SUM_RTOL), "{isa:?} {name}: {x} vs {y}, {what}");
     }
     // Σ(a−b)(a+b) can cancel to near zero; compare against the magnitude of its terms.
-    let scale = r.sum_sq_a + r.sum_sq_b;
+    let scale = r.sum_sq_a() + r.sum_sq_b();
     assert!(
-        (s.sum_diff_sum - r.sum_diff_sum).abs() <= SUM_RTOL * scale + 1e-300,
+        (s.sum_diff_sum() - r.sum_diff_sum()).abs() <= SUM_RTOL * scale + 1e-300,
         "{isa:?} ds, {what}"
     );
 }
@@ -82,8 +85,8 @@ fn all_special_pairs() {
     let mut r = DiffStats::default();
     scalar::accumulate(&a, &b, 0, &mut r);
     let n = sp.len() as u64;
-    assert_eq!(r.nonfinite_a, 3 * n);
-    assert_eq!(r.compared, (n - 3) * (n - 3));
+    assert_eq!(r.nonfinite_a(), 3 * n);
+    assert_eq!(r.compared(), (n - 3) * (n - 3));
     for isa in Isa::available() {
         let mut s = DiffStats::default();
         s.update_with(isa, &a, &b, 0);
@@ -118,7 +121,7 @@ fn self_diff_is_exact_zero_and_cosine_one() {
             s.update_with(isa, &a, &a, 0);
             assert!(s.identical());
             assert_eq!(s.l2(), 0.0);
-            assert_eq!(s.max_abs, 0.0);
+            assert_eq!(s.max_abs(), 0.0);
             assert_eq!(s.cosine(), Some(1.0));
         }
     }
@@ -139,11 +142,11 @@ fn symmetric_up_to_rounding() {
         ba.update_with(isa, &b, &a, 0);
         assert_eq!(ab.l2(), ba.l2());
         assert_eq!(
-            (ab.max_abs, ab.max_abs_index),
-            (ba.max_abs, ba.max_abs_index)
+            (ab.max_abs(), ab.max_abs_index()),
+            (ba.max_abs(), ba.max_abs_index())
         );
         assert_eq!(ab.cosine(), ba.cosine());
-        assert_eq!(ab.sum_diff_sum, -ba.sum_diff_sum);
+        assert_eq!(ab.sum_diff_sum(), -ba.sum_diff_sum());
     }
 }
 
@@ -175,9 +178,12 @@ fn exact_on_integers() {
     for isa in Isa::available() {
         let mut s = DiffStats::default();
         s.update_with(isa, &a, &b, 0);
-        assert_eq!(s.sum_sq_diff, dd);
-        assert_eq!(s.sum_abs_diff, sad);
-        assert_eq!((s.max_abs, s.max_abs_index), (max_v, Some(max_i as u64)));
+        assert_eq!(s.sum_sq_diff(), dd);
+        assert_eq!(s.sum_abs_diff(), sad);
+        assert_eq!(
+            (s.max_abs(), s.max_abs_index()),
+            (max_v, Some(max_i as u64))
+        );
     }
     assert_eq!(l2_distance(&a, &b), dd.sqrt());
     assert_eq!(mean_abs_diff(&a, &b), sad / 1000.0);
@@ -257,6 +263,87 @@ fn half_conversions_match_scalar_for_every_bit_pattern() {
 }
 
 #[test]
+fn parse_accepts_every_name_and_rejects_others_listing_the_valid_ones() {
+    for &isa in Isa::ALL {
+        assert_eq!(Isa::parse(isa.name()), Ok(isa));
+        assert_eq!(
+            Isa::parse(&format!(" {} ", isa.name().to_uppercase())),
+            Ok(isa)
+        );
+        assert_eq!(isa.name().parse::<Isa>(), Ok(isa));
+    }
+    for bad in ["", "avx", "sse2", "neon", "avx-512"] {
+        let err = Isa::parse(bad).unwrap_err();
+        assert_eq!(
+            err,
+            IsaError::Unknown {
+                name: bad.to_string()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("unknown instruction set `{bad}`, expected one of: scalar, avx2, avx512")
+        );
+    }
+}
+
+#[test]
+fn an_unavailable_isa_is_an_error_naming_the_available_ones() {
+    // This CPU may have every implementation, so the check is also driven with a given list.
+    let err = check(Isa::Avx512, &[Isa::Scalar, Isa::Avx2]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "instruction set `avx512` is not available on this CPU (available: scalar, avx2)"
+    );
+    assert_eq!(check(Isa::Avx2, &[Isa::Scalar, Isa::Avx2]), Ok(Isa::Avx2));
+    let err = from_name("avx2", &[Isa::Scalar]).unwrap_err();
+    assert!(
+        matches!(err, IsaError::Unavailable { isa: Isa::Avx2, .. }),
+        "{err}"
+    );
+    assert!(matches!(
+        from_name("x", &[Isa::Scalar]),
+        Err(IsaError::Unknown { .. })
+    ));
+    let available = Isa::available();
+    assert_eq!(available.first(), Some(&Isa::Scalar));
+    for &isa in Isa::ALL {
+        if !available.contains(&isa) {
+            assert_eq!(
+                Isa::force(isa),
+                Err(IsaError::Unavailable {
+                    isa,
+                    available: available.clone()
+                })
+            );
+        }
+    }
+}
+
+#[test]
+fn force_pins_the_selection() {
+    // Forcing the current choice again changes nothing for the tests running alongside.
+    let isa = Isa::selected();
+    assert_eq!(Isa::force(isa), Ok(()));
+    assert_eq!(Isa::try_selected(), Ok(isa));
+    assert_eq!(Isa::selected(), isa);
+    assert!(isa.is_available());
+}
+
+#[test]
+fn vectorize_runs_the_closure_for_every_isa() {
+    let (a, b) = pair(11, 1001, false);
+    let want: Vec<f32> = a.iter().zip(&b).map(|(&x, &y)| x * y + 0.5).collect();
+    for isa in Isa::available() {
+        let got: Vec<f32> =
+            isa.vectorize(|| a.iter().zip(&b).map(|(&x, &y)| x * y + 0.5).collect());
+        // Bit-identical: Rust never contracts `x * y + 0.5` into a fused multiply-add.
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "{isa}");
+    }
+}
+
+#[test]
 fn unequal_lengths_panic_as_documented() {
     let r = std::panic::catch_unwind(|| l2_distance(&[1.0], &[1.0, 2.0]));
     assert!(r.is_err());
@@ -275,13 +362,13 @@ mod prop {
             for isa in Isa::available() {
                 let mut s = DiffStats::default();
                 s.update_with(isa, &a, &b, 0);
-                prop_assert_eq!((s.compared, s.mismatches, s.nonfinite_a, s.nonfinite_b),
-                    (r.compared, r.mismatches, r.nonfinite_a, r.nonfinite_b));
-                prop_assert_eq!((s.max_abs, s.max_abs_index), (r.max_abs, r.max_abs_index));
+                prop_assert_eq!((s.compared(), s.mismatches(), s.nonfinite_a(), s.nonfinite_b()),
+                    (r.compared(), r.mismatches(), r.nonfinite_a(), r.nonfinite_b()));
+                prop_assert_eq!((s.max_abs(), s.max_abs_index()), (r.max_abs(), r.max_abs_index()));
                 // Arbitrary f32 values span 2^256 of magnitude; compare sums relative to the
                 // sum of squares' scale.
-                let scale = r.sum_sq_a + r.sum_sq_b + r.sum_sq_diff;
-                prop_assert!((s.sum_sq_diff - r.sum_sq_diff).abs() <= 1e-12 * scale);
+                let scale = r.sum_sq_a() + r.sum_sq_b() + r.sum_sq_diff();
+                prop_assert!((s.sum_sq_diff() - r.sum_sq_diff()).abs() <= 1e-12 * scale);
             }
         }
     }

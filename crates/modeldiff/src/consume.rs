@@ -232,7 +232,7 @@ fn paired(
         PairOutcome::Float(st) => {
             summary.global.merge(st);
             identical = Some(st.identical());
-            mismatches = Some(st.mismatches);
+            mismatches = Some(st.mismatches());
             let m = metrics_of(st, &ta.shape);
             summary.compared(&m);
             metrics = Some(m);
@@ -335,11 +335,11 @@ impl SummaryBuilder {
 /// The report's metrics from a pair's merged accumulator; `shape_a` locates the maximum.
 fn metrics_of(st: &DiffStats, shape_a: &[u64]) -> Metrics {
     Metrics {
-        compared: st.compared,
+        compared: st.compared(),
         l2: st.l2(),
-        max_abs: st.max_abs,
+        max_abs: st.max_abs(),
         max_abs_index: st
-            .max_abs_index
+            .max_abs_index()
             .map(|i| unravel(i, shape_a))
             .unwrap_or_default(),
         mean_abs: st.mean_abs().unwrap_or(0.0),
@@ -349,8 +349,8 @@ fn metrics_of(st: &DiffStats, shape_a: &[u64]) -> Metrics {
         rel_l2: st.rel_l2(),
         norm_a: st.norm_a(),
         norm_b: st.norm_b(),
-        nonfinite_a: st.nonfinite_a,
-        nonfinite_b: st.nonfinite_b,
+        nonfinite_a: st.nonfinite_a(),
+        nonfinite_b: st.nonfinite_b(),
     }
 }
 
@@ -398,9 +398,12 @@ mod tests {
         let (PairOutcome::Float(s), PairOutcome::Float(g)) = (small[0], big[0]) else {
             panic!("float outcomes expected");
         };
-        assert_eq!(s.max_abs, g.max_abs);
-        assert_eq!(s.max_abs_index, g.max_abs_index);
-        assert_eq!((s.compared, s.mismatches), (g.compared, g.mismatches));
+        assert_eq!(s.max_abs(), g.max_abs());
+        assert_eq!(s.max_abs_index(), g.max_abs_index());
+        assert_eq!(
+            (s.compared(), s.mismatches()),
+            (g.compared(), g.mismatches())
+        );
         assert!((s.l2() - g.l2()).abs() <= 1e-12 * g.l2());
     }
 

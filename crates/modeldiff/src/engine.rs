@@ -70,7 +70,8 @@ pub fn with_threads<T: Send>(
 /// metric kernels on all cores) → [`DiffConsumer::fold`] and [`DiffConsumer::report`]
 /// (merged in job order, so the report does not depend on the thread count).
 pub fn diff(a: &Model, b: &Model, config: &Config) -> Result<Report> {
-    modeldiff_kernels::Isa::selected();
+    // Surface a bad forced ISA as an error before any work, never as a silent fallback.
+    modeldiff_kernels::Isa::try_selected()?;
     with_threads(config.threads, || {
         let matching = match_tensors(a, b, &config.filter(), &[]);
         let plan = plan(a, b, &matching, config.chunk_elems);

@@ -24,6 +24,8 @@ pub mod ternary;
 use std::fmt;
 use std::ops::Range;
 
+use modeldiff_kernels::Isa;
+
 use crate::dtype::ByteOrder;
 use crate::error::DecodeError;
 
@@ -288,18 +290,26 @@ pub fn dequantize_range(
     Ok(())
 }
 
-/// Decodes whole little-endian blocks with the widest vector unit the CPU has.
-///
-/// The block decoders are plain Rust; `multiversion` compiles this loop (with every decoder
-/// inlined) once per target below and picks one at run time, because a portable build
-/// (no `-C target-cpu`) would otherwise only auto-vectorize to SSE2. Rust never contracts
-/// `a * b + c` into an FMA on its own, so every clone stays bit-identical to gguf-py.
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+f16c+bmi1+bmi2+popcnt",
-    "x86_64+avx2+fma+f16c+bmi1+bmi2+popcnt",
-))]
+/// Decodes whole little-endian blocks with the implementation the kernels selected.
 fn dequantize_le(q: QuantType, src: &[u8], dst: &mut [f32]) {
-    q.dequantize_blocks(src, dst)
+    dequantize_with(Isa::selected(), q, src, dst)
+}
+
+/// Decodes whole little-endian blocks with the vector unit of `isa`.
+///
+/// The block decoders are plain Rust marked `#[inline(always)]`; [`Isa::vectorize`] runs this
+/// loop (with every decoder inlined) in a function compiled for `isa`'s target features,
+/// because a portable build (no `-C target-cpu`) would otherwise only auto-vectorize to SSE2.
+/// Rust never contracts `a * b + c` into an FMA on its own, so every ISA stays bit-identical to
+/// gguf-py, and `MODELDIFF_FORCE_ISA` governs dequantization as it governs the kernels.
+///
+/// # Panics
+/// If `isa` is not available on this CPU.
+pub(crate) fn dequantize_with(isa: Isa, q: QuantType, src: &[u8], dst: &mut [f32]) {
+    isa.vectorize(
+        #[inline(always)]
+        || q.dequantize_blocks(src, dst),
+    )
 }
 
 /// Decodes whole blocks, byte-swapping them first for big-endian files.
@@ -369,5 +379,38 @@ mod tests {
         assert!(dequantize_range(q, ByteOrder::Big, &bytes, 0..1, &mut one).is_ok());
         let q5 = QuantType::Q5_0;
         assert!(dequantize_range(q5, ByteOrder::Big, &bytes[..22], 0..1, &mut one).is_err());
+    }
+
+    /// Every ISA decodes every type exactly as the scalar build does, on random blocks (random
+    /// scales included, so some are NaN, inf or subnormal).
+    #[test]
+    fn every_isa_dequantizes_bit_identically_to_scalar() {
+        // SplitMix64, so the buffer is the same on every run.
+        let mut state = 0x5eed_u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let z = (state ^ (state >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        // Odd, so vector loops over blocks have tails.
+        const BLOCKS: usize = 37;
+        for &q in QuantType::ALL {
+            let src: Vec<u8> = (0..BLOCKS * q.block_bytes())
+                .map(|_| next() as u8)
+                .collect();
+            let mut want = vec![0f32; BLOCKS * q.block_elems()];
+            dequantize_with(Isa::Scalar, q, &src, &mut want);
+            for isa in Isa::available() {
+                let mut got = vec![f32::NAN; want.len()];
+                dequantize_with(isa, q, &src, &mut got);
+                // Bits, so NaN payloads must match too.
+                let diff = got
+                    .iter()
+                    .zip(&want)
+                    .position(|(g, w)| g.to_bits() != w.to_bits());
+                assert_eq!(diff, None, "{q} with {isa}");
+            }
+        }
     }
 }

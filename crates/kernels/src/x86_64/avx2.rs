@@ -3,7 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use super::BLOCK;
+use super::{Partials, BLOCK};
 use crate::convert::Kind;
 use crate::scalar;
 use crate::stats::DiffStats;
@@ -25,27 +25,20 @@ pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut Diff
     scalar::accumulate(&a[vec_end..n], &b[vec_end..n], offset + vec_end as u64, st);
 }
 
+/// The four `f64` lanes of `v`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
-fn hsum(v: __m256d) -> f64 {
-    let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
-    _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
+fn f64_lanes(v: __m256d) -> [f64; 4] {
+    // SAFETY: `__m256d` and `[f64; 4]` have the same size, and every bit pattern is an `f64`.
+    unsafe { core::mem::transmute::<__m256d, [f64; 4]>(v) }
 }
 
+/// The eight 32-bit lanes of `v`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
-fn hmax(v: __m256d) -> f64 {
-    let s = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
-    _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)))
-}
-
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,popcnt")]
-fn hsum_i32(v: __m256i) -> u64 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-    _mm_cvtsi128_si32(s) as u32 as u64
+fn u32_lanes(v: __m256i) -> [u32; 8] {
+    // SAFETY: `__m256i` and `[u32; 8]` have the same size, and every bit pattern is a `u32`.
+    unsafe { core::mem::transmute::<__m256i, [u32; 8]>(v) }
 }
 
 /// One block whose length is a multiple of 8.
@@ -107,23 +100,19 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
         mx1 = _mm256_max_pd(mx1, e1);
         j += 8;
     }
-    let cmp = hsum_i32(ck);
-    st.len += n as u64;
-    st.compared += cmp;
-    st.nonfinite_a += n as u64 - hsum_i32(cfa);
-    st.nonfinite_b += n as u64 - hsum_i32(cfb);
-    st.mismatches += n as u64 - hsum_i32(ceq);
-    st.sum_sq_diff += hsum(_mm256_add_pd(dd0, dd1));
-    st.sum_diff_sum += hsum(_mm256_add_pd(ds0, ds1));
-    st.sum_sq_a += hsum(_mm256_add_pd(aa0, aa1));
-    st.sum_sq_b += hsum(_mm256_add_pd(bb0, bb1));
-    st.sum_abs_diff += hsum(_mm256_add_pd(sa0, sa1));
-    let m = hmax(_mm256_max_pd(mx0, mx1));
-    if cmp > 0 && (st.max_abs_index.is_none() || m > st.max_abs) {
-        if let Some(p) = scalar::find_abs_diff(a, b, m) {
-            st.take_max(m, Some(offset + p as u64));
-        }
+    Partials {
+        finite_a: u32_lanes(cfa),
+        finite_b: u32_lanes(cfb),
+        equal: u32_lanes(ceq),
+        compared: u32_lanes(ck),
+        sum_sq_diff: f64_lanes(_mm256_add_pd(dd0, dd1)),
+        sum_diff_sum: f64_lanes(_mm256_add_pd(ds0, ds1)),
+        sum_sq_a: f64_lanes(_mm256_add_pd(aa0, aa1)),
+        sum_sq_b: f64_lanes(_mm256_add_pd(bb0, bb1)),
+        sum_abs_diff: f64_lanes(_mm256_add_pd(sa0, sa1)),
+        max_abs: f64_lanes(_mm256_max_pd(mx0, mx1)),
     }
+    .finish(a, b, offset, st);
 }
 
 /// AVX2/F16C twin of [`crate::convert::scalar`].

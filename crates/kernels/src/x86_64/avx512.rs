@@ -3,12 +3,11 @@
 
 use core::arch::x86_64::*;
 
-use super::BLOCK;
+use super::{Partials, BLOCK};
 use crate::convert::Kind;
-use crate::scalar;
 use crate::stats::DiffStats;
 
-/// AVX-512 twin of [`scalar::accumulate`].
+/// AVX-512 twin of [`crate::scalar::accumulate`].
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX2, FMA and F16C, and `a.len() == b.len()`.
@@ -35,6 +34,22 @@ fn hi_pd(v: __m512) -> __m512d {
     _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
         _mm512_castps_pd(v),
     )))
+}
+
+/// The eight `f64` lanes of `v`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
+fn f64_lanes(v: __m512d) -> [f64; 8] {
+    // SAFETY: `__m512d` and `[f64; 8]` have the same size, and every bit pattern is an `f64`.
+    unsafe { core::mem::transmute::<__m512d, [f64; 8]>(v) }
+}
+
+/// The sixteen 32-bit lanes of `v`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
+fn u32_lanes(v: __m512i) -> [u32; 16] {
+    // SAFETY: `__m512i` and `[u32; 16]` have the same size, and every bit pattern is a `u32`.
+    unsafe { core::mem::transmute::<__m512i, [u32; 16]>(v) }
 }
 
 #[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
@@ -95,24 +110,19 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
         mx1 = _mm512_max_pd(mx1, e1);
         j += 16;
     }
-    let count = |v: __m512i| _mm512_reduce_add_epi32(v) as u64;
-    let cmp = count(ck);
-    st.len += n as u64;
-    st.compared += cmp;
-    st.nonfinite_a += n as u64 - count(cfa);
-    st.nonfinite_b += n as u64 - count(cfb);
-    st.mismatches += n as u64 - count(ceq);
-    st.sum_sq_diff += _mm512_reduce_add_pd(_mm512_add_pd(dd0, dd1));
-    st.sum_diff_sum += _mm512_reduce_add_pd(_mm512_add_pd(ds0, ds1));
-    st.sum_sq_a += _mm512_reduce_add_pd(_mm512_add_pd(aa0, aa1));
-    st.sum_sq_b += _mm512_reduce_add_pd(_mm512_add_pd(bb0, bb1));
-    st.sum_abs_diff += _mm512_reduce_add_pd(_mm512_add_pd(sa0, sa1));
-    let m = _mm512_reduce_max_pd(_mm512_max_pd(mx0, mx1));
-    if cmp > 0 && (st.max_abs_index.is_none() || m > st.max_abs) {
-        if let Some(p) = scalar::find_abs_diff(a, b, m) {
-            st.take_max(m, Some(offset + p as u64));
-        }
+    Partials {
+        finite_a: u32_lanes(cfa),
+        finite_b: u32_lanes(cfb),
+        equal: u32_lanes(ceq),
+        compared: u32_lanes(ck),
+        sum_sq_diff: f64_lanes(_mm512_add_pd(dd0, dd1)),
+        sum_diff_sum: f64_lanes(_mm512_add_pd(ds0, ds1)),
+        sum_sq_a: f64_lanes(_mm512_add_pd(aa0, aa1)),
+        sum_sq_b: f64_lanes(_mm512_add_pd(bb0, bb1)),
+        sum_abs_diff: f64_lanes(_mm512_add_pd(sa0, sa1)),
+        max_abs: f64_lanes(_mm512_max_pd(mx0, mx1)),
     }
+    .finish(a, b, offset, st);
 }
 
 /// AVX-512 twin of [`crate::convert::scalar`].

@@ -1,9 +1,81 @@
 //! x86-64 SIMD implementations; only `dispatch.rs` calls into them.
+//!
+//! `avx2.rs` and `avx512.rs` hold only their vector loops; both hand a block's per-lane partial
+//! results to [`Partials::finish`], which reduces them, updates the accumulator and locates the
+//! block's maximum the same way for every ISA.
 
 pub(crate) mod avx2;
 pub(crate) mod avx512;
+
+use crate::scalar;
+use crate::stats::DiffStats;
 
 /// Elements per block: sums are reduced to scalars and a block's maximum is located
 /// (by a scalar rescan of that block only) at block boundaries. 4096 pairs keep each `f64` lane's
 /// partial sums short and the rescan cheap.
 pub(crate) const BLOCK: usize = 4096;
+
+/// One block's partial results as the vector loop leaves them: `W` per-`f32`-lane counters
+/// (at most `BLOCK / W` each, so `u32` cannot overflow) and `L` per-`f64`-lane sums.
+pub(crate) struct Partials<const W: usize, const L: usize> {
+    /// Lanes whose `a` value was finite.
+    pub(crate) finite_a: [u32; W],
+    /// Lanes whose `b` value was finite.
+    pub(crate) finite_b: [u32; W],
+    /// Lanes whose pair was equal (`a == b` or identical bits).
+    pub(crate) equal: [u32; W],
+    /// Lanes whose pair was compared (both finite).
+    pub(crate) compared: [u32; W],
+    /// Σ(a−b)² per lane.
+    pub(crate) sum_sq_diff: [f64; L],
+    /// Σ(a−b)(a+b) per lane.
+    pub(crate) sum_diff_sum: [f64; L],
+    /// Σa² per lane.
+    pub(crate) sum_sq_a: [f64; L],
+    /// Σb² per lane.
+    pub(crate) sum_sq_b: [f64; L],
+    /// Σ|a−b| per lane.
+    pub(crate) sum_abs_diff: [f64; L],
+    /// max |a−b| per lane (0 for lanes that compared nothing).
+    pub(crate) max_abs: [f64; L],
+}
+
+impl<const W: usize, const L: usize> Partials<W, L> {
+    /// Adds the block `a`, `b` (whose first pair has flat index `offset`) to `st`: reduces the
+    /// lanes, and rescans the block for the position of its maximum only when that maximum
+    /// could become `st`'s.
+    pub(crate) fn finish(self, a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+        let n = a.len() as u64;
+        let count = |v: [u32; W]| v.iter().map(|&c| c as u64).sum::<u64>();
+        let cmp = count(self.compared);
+        st.len += n;
+        st.compared += cmp;
+        st.nonfinite_a += n - count(self.finite_a);
+        st.nonfinite_b += n - count(self.finite_b);
+        st.mismatches += n - count(self.equal);
+        st.sum_sq_diff += hsum(self.sum_sq_diff);
+        st.sum_diff_sum += hsum(self.sum_diff_sum);
+        st.sum_sq_a += hsum(self.sum_sq_a);
+        st.sum_sq_b += hsum(self.sum_sq_b);
+        st.sum_abs_diff += hsum(self.sum_abs_diff);
+        let m = self.max_abs.iter().fold(0f64, |m, &x| m.max(x));
+        if cmp > 0 && (st.max_abs_index.is_none() || m > st.max_abs) {
+            if let Some(p) = scalar::find_abs_diff(a, b, m) {
+                st.take_max(m, Some(offset + p as u64));
+            }
+        }
+    }
+}
+
+/// Sum of the lanes by halving (`L` a power of two): lane `i` + lane `i + L/2`, and so on, the
+/// order of the usual in-register reduction.
+fn hsum<const L: usize>(mut v: [f64; L]) -> f64 {
+    let mut w = L;
+    while w > 1 {
+        w /= 2;
+        for i in 0..w {
+            v[i] += v[i + w];
+        }
+    }
+    v[0]
+}
