@@ -75,6 +75,27 @@ fn ci() -> Result<(), String> {
     tidy::check(&root()).map_err(|problems| problems.join("\n"))?;
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
+    // Public docs must build without warnings (broken links, private items).
+    run(cargo()
+        .args(["doc", "--workspace", "--no-deps", "--lib"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
+    // Every library's example program runs.
+    for (package, example) in [
+        ("modeldiff-kernels", "cosine"),
+        ("modeldiff-formats", "list"),
+        ("modeldiff", "stages"),
+        ("modeldiff-delta", "payload"),
+    ] {
+        if root()
+            .join(format!(
+                "crates/{}/examples/{example}.rs",
+                crate_dir(package)
+            ))
+            .exists()
+        {
+            run(cargo().args(["run", "--quiet", "-p", package, "--example", example]))?;
+        }
+    }
     // The kernels' own tests already compare every available ISA with scalar; these rerun the
     // engine's oracle tests and the GGUF dequantization tests with each implementation pinned,
     // end to end (kernels and dequantization obey the same choice).
@@ -94,6 +115,11 @@ fn ci() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The directory under `crates/` of a package (its name without the `modeldiff-` prefix).
+fn crate_dir(package: &str) -> &str {
+    package.strip_prefix("modeldiff-").unwrap_or(package)
 }
 
 /// Every kernel implementation and whether this CPU has it, as the kernels' `cosine` example
