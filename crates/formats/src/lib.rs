@@ -47,6 +47,7 @@ mod hub;
 mod mmap;
 mod model;
 mod numpy;
+mod onnx;
 mod options;
 mod quant;
 mod safetensors;
@@ -84,6 +85,9 @@ pub enum Detected {
     PyTorchLegacy,
     /// A NumPy `.npy` array (`\x93NUMPY`).
     Npy,
+    /// An ONNX model: a protobuf starting with `ir_version` (files named `*.onnx` are tried as
+    /// ONNX too).
+    Onnx,
 }
 
 /// Identifies a file's format from its first bytes.
@@ -101,6 +105,9 @@ pub fn detect(head: &[u8]) -> Option<Detected> {
         if n >= 2 {
             return Some(Detected::SafeTensors);
         }
+    }
+    if onnx::looks_like(head) {
+        return Some(Detected::Onnx);
     }
     let first = head.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'{') {
@@ -146,6 +153,15 @@ pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Model> {
         Some(Detected::Zip) => open_zip(path, Storage::map(path)?),
         Some(Detected::PyTorchLegacy) => torch::open_legacy(path, Storage::map(path)?),
         Some(Detected::Npy) => numpy::open_npy(path, Storage::map(path)?),
+        Some(Detected::Onnx) => {
+            onnx::open(path, Storage::map(path)?, options.root.as_deref(), false)
+        }
+        None if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx")) =>
+        {
+            onnx::open(path, Storage::map(path)?, options.root.as_deref(), false)
+        }
         None => Err(unknown(path, &head)),
     }
 }
@@ -234,6 +250,7 @@ pub fn open_bytes_with(
         Some(Detected::Zip) => open_zip(&path, Storage::Owned(bytes)),
         Some(Detected::PyTorchLegacy) => torch::open_legacy(&path, Storage::Owned(bytes)),
         Some(Detected::Npy) => numpy::open_npy(&path, Storage::Owned(bytes)),
+        Some(Detected::Onnx) => onnx::open(&path, Storage::Owned(bytes), None, true),
         Some(Detected::SafeTensorsIndex) => Err(Error::Unsupported {
             path,
             detail: "a shard index names other files; open it by path, not from memory".into(),
@@ -286,6 +303,7 @@ mod tests {
         let legacy = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.";
         assert_eq!(detect(legacy), Some(Detected::PyTorchLegacy));
         assert_eq!(detect(b"\x80\x02K\x01."), None);
+        assert_eq!(detect(b"\x08\x08\x12\x07pytorch"), Some(Detected::Onnx));
         assert_eq!(detect(b""), None);
     }
 }
