@@ -89,12 +89,17 @@ impl Pickle {
 
 /// A state dict pickle `{name: tensor}` of F32 tensors over storages `"0"`, `"1"`, ...
 pub fn state_dict(tensors: &[(&str, i32, &[i32])]) -> Vec<u8> {
+    state_dict_of("FloatStorage", tensors)
+}
+
+/// [`state_dict`] with storages of class `torch.<class>`.
+pub fn state_dict_of(class: &str, tensors: &[(&str, i32, &[i32])]) -> Vec<u8> {
     let mut p = Pickle::new();
     p.empty_dict().mark();
     for (i, (name, numel, size)) in tensors.iter().enumerate() {
         let stride = contiguous(size);
         p.str(name)
-            .tensor("FloatStorage", &i.to_string(), *numel, 0, size, &stride);
+            .tensor(class, &i.to_string(), *numel, 0, size, &stride);
     }
     p.setitems().stop()
 }
@@ -203,18 +208,19 @@ pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// CRC-32 (IEEE), bitwise: test archives are tiny.
+/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), one table lookup per byte.
 pub fn crc32(data: &[u8]) -> u32 {
+    let mut table = [0u32; 256];
+    for (i, slot) in table.iter_mut().enumerate() {
+        let mut c = i as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+        }
+        *slot = c;
+    }
     let mut crc = !0u32;
     for &b in data {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
+        crc = table[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
     }
     !crc
 }
