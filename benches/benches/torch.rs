@@ -25,7 +25,13 @@ fn value(t: usize, i: usize, nudge: f32) -> f32 {
 }
 
 /// Writes the twins (`.pt`, `.safetensors`) of one model of `tensors` tensors.
-fn write_pair(dir: &Path, stem: &str, bf16: bool, tensors: usize, nudge: f32) -> (PathBuf, PathBuf) {
+fn write_pair(
+    dir: &Path,
+    stem: &str,
+    bf16: bool,
+    tensors: usize,
+    nudge: f32,
+) -> (PathBuf, PathBuf) {
     let data: Vec<Vec<u8>> = (0..tensors)
         .map(|t| {
             (0..ELEMS)
@@ -46,7 +52,11 @@ fn write_pair(dir: &Path, stem: &str, bf16: bool, tensors: usize, nudge: f32) ->
         .iter()
         .map(|n| (n.as_str(), ELEMS as i32, shape))
         .collect();
-    let class = if bf16 { "BFloat16Storage" } else { "FloatStorage" };
+    let class = if bf16 {
+        "BFloat16Storage"
+    } else {
+        "FloatStorage"
+    };
     let pickle = torchfile::state_dict_of(class, &entries);
     let keys: Vec<String> = (0..tensors).map(|t| t.to_string()).collect();
     let storages: Vec<(&str, Vec<u8>)> = keys
@@ -61,7 +71,12 @@ fn write_pair(dir: &Path, stem: &str, bf16: bool, tensors: usize, nudge: f32) ->
     let views: Vec<(String, TensorView)> = names
         .iter()
         .zip(&data)
-        .map(|(n, d)| (n.clone(), TensorView::new(dtype, vec![2048, 2048], d).unwrap()))
+        .map(|(n, d)| {
+            (
+                n.clone(),
+                TensorView::new(dtype, vec![2048, 2048], d).unwrap(),
+            )
+        })
         .collect();
     let st = dir.join(format!("{stem}.safetensors"));
     safetensors::serialize_to_file(views, None, &st).unwrap();

@@ -417,6 +417,22 @@ fn hostile_pickles_are_errors_not_panics() {
     p.op(b"]q\x00h\x00a");
     let e = open_err(checkpoint(&p.stop(), &[]), "cycle.pt");
     assert!(e.contains("deeper than"), "{e}");
+    // Shared lists doubling at each of 80 levels: 2^80 leaves in a few hundred bytes.
+    let mut p = Pickle::new();
+    p.op(b"]q\x00");
+    for i in 1u8..80 {
+        p.op(b"](h")
+            .op(&[i - 1])
+            .op(b"h")
+            .op(&[i - 1])
+            .op(b"eq")
+            .op(&[i]);
+    }
+    let e = open_err(checkpoint(&p.stop(), &[]), "dag.pt");
+    assert!(
+        e.contains("too large to name") || e.contains("deeper than"),
+        "{e}"
+    );
     // Strings longer than the pickle, bad memo keys, truncated pickles.
     for (bytes, want) in [
         (b"\x80\x02X\xff\xff\xff\x7f".to_vec(), "past the end"),

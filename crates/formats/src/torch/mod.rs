@@ -82,7 +82,13 @@ struct Collected {
 struct Walker<'a> {
     path: &'a Path,
     loaded: &'a Loaded,
+    /// Values left to visit: containers shared through the memo can make a small pickle
+    /// describe an exponentially large tree, so the walk is bounded in total, not only in depth.
+    budget: std::cell::Cell<usize>,
 }
+
+/// Most values the naming walk visits (a state dict visits a few per tensor).
+const MAX_VISITS: usize = 1 << 24;
 
 fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
@@ -94,8 +100,15 @@ fn join(prefix: &str, key: &str) -> String {
 
 impl Walker<'_> {
     /// The value as plain metadata, when it (and everything in it) is plain.
+    /// Spends one visit; `false` when the budget is gone.
+    fn visit(&self) -> bool {
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(1));
+        left > 0
+    }
+
     fn plain(&self, v: &Value, depth: usize) -> Option<MetaValue> {
-        if depth > pickle::MAX_DEPTH {
+        if depth > pickle::MAX_DEPTH || !self.visit() {
             return None;
         }
         Some(match v {
@@ -130,7 +143,8 @@ impl Walker<'_> {
             Value::Str(s) => format!("{:?}", s.as_ref()),
             Value::Bytes(b) => format!("b{:?}", String::from_utf8_lossy(b)),
             Value::Tuple(t) => {
-                let items: Vec<String> = t.iter().map(|x| self.repr(x, depth + 1)).collect();
+                let items: Vec<String> =
+                    t.iter().take(8).map(|x| self.repr(x, depth + 1)).collect();
                 format!("({})", items.join(", "))
             }
             Value::Global(g) => g.name(),
@@ -186,6 +200,13 @@ impl Walker<'_> {
     }
 
     fn walk(&self, v: &Value, name: &str, depth: usize, out: &mut Collected) -> Result<()> {
+        if !self.visit() {
+            return Err(Error::malformed(
+                self.path,
+                FORMAT,
+                format!("the pickled objects are too large to name (more than {MAX_VISITS} values visited)"),
+            ));
+        }
         if depth > pickle::MAX_DEPTH {
             return Err(Error::malformed(
                 self.path,
@@ -312,7 +333,11 @@ struct Named {
 
 /// Names everything under `root`.
 fn collect(path: &Path, loaded: &Loaded, root: &Value) -> Result<Named> {
-    let w = Walker { path, loaded };
+    let w = Walker {
+        path,
+        loaded,
+        budget: std::cell::Cell::new(MAX_VISITS),
+    };
     for key in STATE_KEYS {
         let Some(sd) = dict_get(loaded, root, key) else {
             continue;

@@ -829,7 +829,13 @@ impl Machine<'_, '_> {
             }
             Global::RebuildParameter => match a.first() {
                 Some(t @ Value::Tensor(_)) => Ok(t.clone()),
-                _ => Err("_rebuild_parameter of something that is not a tensor".into()),
+                // A parameter around something this reader does not rebuild (a quantized
+                // tensor): as opaque as its contents.
+                _ => self.new_obj(Obj::Call {
+                    func: g.name(),
+                    args,
+                    state: None,
+                }),
             },
             Global::OrderedDict => {
                 let items = match a.first() {
@@ -858,8 +864,22 @@ impl Machine<'_, '_> {
         }
     }
 
-    /// The `[key, value]` pairs `OrderedDict(iterable)` is given.
-    fn pairs_of(&self, v: &Value) -> Res<Vec<(Value, Value)>> {
+    /// The `[key, value]` pairs `OrderedDict(iterable)` is given. The copied items count
+    /// against [`MAX_VALUES`]: one list passed to many calls must not multiply memory.
+    fn pairs_of(&mut self, v: &Value) -> Res<Vec<(Value, Value)>> {
+        let n = match v {
+            Value::Tuple(t) => t.len(),
+            Value::Obj(i) => match &self.loaded.objs[*i] {
+                Obj::List(l) => l.len(),
+                Obj::Dict { items, .. } => items.len(),
+                _ => 0,
+            },
+            _ => 0,
+        };
+        self.created = self.created.saturating_add(n);
+        if self.created > MAX_VALUES {
+            return Err(format!("pickle creates more than {MAX_VALUES} values"));
+        }
         let items: Vec<Value> = match v {
             Value::Tuple(t) => t.to_vec(),
             Value::Obj(i) => match &self.loaded.objs[*i] {
