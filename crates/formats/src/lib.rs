@@ -1,4 +1,5 @@
-//! Validated, memory-mapped readers for SafeTensors, GGUF and APR model files.
+//! Validated, memory-mapped readers for SafeTensors, GGUF, APR, PyTorch, ONNX and NumPy model
+//! files.
 //!
 //! # Overview
 //!
@@ -34,7 +35,14 @@
 //!   codec's largest possible expansion (`apr/compress.rs`); a stream producing more or less is
 //!   an error, so a decompression bomb costs at most the declared size.
 //! - Decoding is a pure function of (dtype, byte order, tensor bytes, element range); block types
-//!   decode whole blocks, so callers should align ranges to [`DType::block_elems`].
+//!   decode whole blocks, so callers should align ranges to [`DType::block_elems`]. Strided
+//!   views (PyTorch views, NumPy Fortran order; [`TensorInfo::strides`]) are gathered first.
+//! - PyTorch checkpoints are read without running their pickle: a restricted reader evaluates
+//!   only the names that rebuild tensors and containers; any other call is kept as inert data
+//!   (`torch/pickle.rs`). Paths a file names (shards, zip entries, storages, ONNX external data)
+//!   must stay inside the model's folder, and zip entries are inflated under a size bound.
+//! - `hf://ORG/NAME[@REVISION][/FILE]` opens a model from the local Hugging Face cache; nothing
+//!   in this crate touches the network.
 #![deny(missing_docs)]
 
 mod apr;

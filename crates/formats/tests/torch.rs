@@ -609,3 +609,62 @@ fn twins_are_identical_through_the_public_api() {
     }
     let _ = Path::new("");
 }
+
+/// `_rebuild_tensor_v3` over an `UntypedStorage`: how torch ≥ 2.1 saves dtypes without a typed
+/// storage class (float8, uint16...).
+#[test]
+fn rebuild_tensor_v3_gives_dtypes_to_untyped_storages() {
+    let v3 = |dtype: &str, numel_bytes: i32, size: i32| {
+        let mut p = Pickle::new();
+        p.empty_dict().str("t");
+        p.global("torch._utils", "_rebuild_tensor_v3").mark();
+        p.mark()
+            .str("storage")
+            .global("torch", "UntypedStorage")
+            .str("0")
+            .str("cpu")
+            .int(numel_bytes)
+            .tuple()
+            .op(b"Q");
+        p.int(0).ints(&[size]).ints(&[1]).op(b"\x89");
+        p.global("collections", "OrderedDict")
+            .empty_tuple()
+            .reduce();
+        p.global("torch", dtype);
+        p.tuple().reduce().op(b"s");
+        p.stop()
+    };
+    let bytes = vec![0x38, 0xb8, 0x7e, 0x00];
+    let m = open_bytes(
+        "f8.pt",
+        checkpoint(&v3("float8_e4m3fn", 4, 4), &[("0", bytes.clone())]),
+    )
+    .unwrap();
+    assert_eq!(m.tensors()[0].dtype, DType::F8E4M3);
+    assert_eq!(values(&m, 0), [1.0, -1.0, 448.0, 0.0]);
+    let m = open_bytes(
+        "u16.pt",
+        checkpoint(&v3("uint16", 4, 2), &[("0", bytes.clone())]),
+    )
+    .unwrap();
+    assert_eq!(m.tensors()[0].dtype, DType::U16);
+    assert_eq!(values(&m, 0), [0xb838 as f64, 0x007e as f64]);
+    // A dtype this crate does not decode is listed in a warning, not an error.
+    let m = open_bytes(
+        "c.pt",
+        checkpoint(&v3("complex32", 4, 1), &[("0", bytes.clone())]),
+    )
+    .unwrap();
+    assert!(m.tensors().is_empty());
+    assert!(
+        m.warnings().iter().any(|w| w.contains("torch.complex32")),
+        "{:?}",
+        m.warnings()
+    );
+    // Two bytes of float16 do not fit a 4-element view of a 4-byte storage.
+    let e = open_bytes("f16.pt", checkpoint(&v3("float16", 4, 4), &[("0", bytes)]))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("reaches past the end of storage `0`"), "{e}");
+}
