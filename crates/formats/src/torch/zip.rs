@@ -128,11 +128,12 @@ pub(crate) fn open_zip(path: &Path, storage: Storage, entries: Vec<Entry>) -> Re
             None => {
                 let b = archive::read(path, FORMAT, bytes, e, MAX_INFLATED_STORAGE)?;
                 inflated.push(Storage::Owned(b.into_owned()));
+                // As for other compressed payloads, offsets are inside the inflated bytes.
                 Ok(Located {
                     storage: inflated.len(),
                     start: 0,
                     len: need as usize,
-                    file_offset: e.data_start,
+                    file_offset: 0,
                 })
             }
         }
