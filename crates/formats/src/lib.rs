@@ -1,4 +1,5 @@
-//! Validated, memory-mapped readers for SafeTensors, GGUF and APR model files.
+//! Validated, memory-mapped readers for SafeTensors, GGUF, APR, PyTorch, ONNX and NumPy model
+//! files.
 //!
 //! # Overview
 //!
@@ -34,19 +35,32 @@
 //!   codec's largest possible expansion (`apr/compress.rs`); a stream producing more or less is
 //!   an error, so a decompression bomb costs at most the declared size.
 //! - Decoding is a pure function of (dtype, byte order, tensor bytes, element range); block types
-//!   decode whole blocks, so callers should align ranges to [`DType::block_elems`].
+//!   decode whole blocks, so callers should align ranges to [`DType::block_elems`]. Strided
+//!   views (PyTorch views, NumPy Fortran order; [`TensorInfo::strides`]) are gathered first.
+//! - PyTorch checkpoints are read without running their pickle: a restricted reader evaluates
+//!   only the names that rebuild tensors and containers; any other call is kept as inert data
+//!   (`torch/pickle.rs`). Paths a file names (shards, zip entries, storages, ONNX external data)
+//!   must stay inside the model's folder, and zip entries are inflated under a size bound.
+//! - `hf://ORG/NAME[@REVISION][/FILE]` opens a model from the local Hugging Face cache; nothing
+//!   in this crate touches the network.
 #![deny(missing_docs)]
 
 mod apr;
+mod archive;
 pub mod decode;
 mod dtype;
 mod error;
 mod gguf;
+mod hub;
 mod mmap;
 mod model;
+mod numpy;
+mod onnx;
 mod options;
 mod quant;
 mod safetensors;
+mod strided;
+mod torch;
 pub mod write;
 
 use std::path::{Path, PathBuf};
@@ -66,12 +80,22 @@ use mmap::Storage;
 pub enum Detected {
     /// A single SafeTensors file.
     SafeTensors,
-    /// A SafeTensors shard index (`*.safetensors.index.json`).
+    /// A shard index (`*.safetensors.index.json`, `pytorch_model.bin.index.json`): JSON.
     SafeTensorsIndex,
     /// GGUF (`GGUF` magic).
     Gguf,
     /// APR (`APR\0`, `APR2` or `APRN` magic).
     Apr,
+    /// A zip archive (`PK\x03\x04`): a PyTorch checkpoint when it holds `<archive>/data.pkl`,
+    /// NumPy `.npz` when every member is a `.npy`; its entries decide.
+    Zip,
+    /// A legacy PyTorch checkpoint: a pickle of the magic number `0x1950a86a20f9469cfc6c`.
+    PyTorchLegacy,
+    /// A NumPy `.npy` array (`\x93NUMPY`).
+    Npy,
+    /// An ONNX model: a protobuf starting with `ir_version` (files named `*.onnx` are tried as
+    /// ONNX too).
+    Onnx,
 }
 
 /// Identifies a file's format from its first bytes.
@@ -79,6 +103,9 @@ pub fn detect(head: &[u8]) -> Option<Detected> {
     match head {
         [b'G', b'G', b'U', b'F', ..] => return Some(Detected::Gguf),
         [b'A', b'P', b'R', b'\0' | b'2' | b'N', ..] => return Some(Detected::Apr),
+        [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => return Some(Detected::Zip),
+        _ if head.starts_with(numpy::MAGIC) => return Some(Detected::Npy),
+        _ if torch::is_legacy(head) => return Some(Detected::PyTorchLegacy),
         _ => {}
     }
     if head.len() >= 9 && head[8] == b'{' {
@@ -86,6 +113,9 @@ pub fn detect(head: &[u8]) -> Option<Detected> {
         if n >= 2 {
             return Some(Detected::SafeTensors);
         }
+    }
+    if onnx::looks_like(head) {
+        return Some(Detected::Onnx);
     }
     let first = head.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'{') {
@@ -96,12 +126,28 @@ pub fn detect(head: &[u8]) -> Option<Detected> {
 
 /// Opens a model file (or a directory holding a sharded SafeTensors checkpoint) with default
 /// options.
+///
+/// A path of the form `hf://ORG/NAME[@REVISION][/FILE]` opens a model from the local Hugging
+/// Face cache (`$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub`), never from the
+/// network; see the README.
 pub fn open(path: &Path) -> Result<Model> {
     open_with(path, &OpenOptions::default())
 }
 
 /// Opens a model with explicit options.
 pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Model> {
+    if let Some(reference) = path.to_str().filter(|s| s.starts_with(hub::SCHEME)) {
+        let r = hub::resolve(reference)?;
+        let opts = OpenOptions {
+            root: Some(r.root.clone()),
+            ..options.clone()
+        };
+        let mut model = open_with(&r.file, &opts)?;
+        model
+            .properties
+            .push(Property::text(PropertyKey::Source, r.description));
+        return Ok(model);
+    }
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         return safetensors::open_dir(path);
@@ -109,13 +155,66 @@ pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Model> {
     let head = read_head(path)?;
     match detect(&head) {
         Some(Detected::SafeTensors) => safetensors::open_file(path),
-        Some(Detected::SafeTensorsIndex) => safetensors::open_index(path),
+        Some(Detected::SafeTensorsIndex) => safetensors::open_index(path, options.root.as_deref()),
         Some(Detected::Gguf) => gguf::open(path, options),
         Some(Detected::Apr) => apr::open(path, options),
-        None => Err(Error::UnknownFormat {
+        Some(Detected::Zip) => open_zip(path, Storage::map(path)?),
+        Some(Detected::PyTorchLegacy) => torch::open_legacy(path, Storage::map(path)?),
+        Some(Detected::Npy) => numpy::open_npy(path, Storage::map(path)?),
+        Some(Detected::Onnx) => {
+            onnx::open(path, Storage::map(path)?, options.root.as_deref(), false)
+        }
+        None if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx")) =>
+        {
+            onnx::open(path, Storage::map(path)?, options.root.as_deref(), false)
+        }
+        None => Err(unknown(path, &head)),
+    }
+}
+
+/// Opens one shard named by a shard index: a SafeTensors or PyTorch file.
+pub(crate) fn open_shard(path: &Path) -> Result<Model> {
+    let head = read_head(path)?;
+    match detect(&head) {
+        Some(Detected::SafeTensors) => safetensors::open_file(path),
+        Some(Detected::Zip) => open_zip(path, Storage::map(path)?),
+        Some(Detected::PyTorchLegacy) => torch::open_legacy(path, Storage::map(path)?),
+        _ => Err(Error::Unsupported {
             path: path.into(),
-            detail: describe_head(&head),
+            detail: "a shard of an index must be a SafeTensors or PyTorch file".into(),
         }),
+    }
+}
+
+/// A zip archive: a PyTorch checkpoint or an `.npz`, as its entries say.
+fn open_zip(path: &Path, storage: Storage) -> Result<Model> {
+    let entries = archive::entries(path, storage.bytes(), "zip")?;
+    if torch::is_torch_zip(&entries) {
+        torch::open_zip(path, storage, entries)
+    } else if numpy::is_npz(&entries) {
+        numpy::open_npz(path, storage, entries)
+    } else {
+        Err(Error::UnknownFormat {
+            path: path.into(),
+            detail: "a zip archive holding neither a PyTorch checkpoint (`<archive>/data.pkl`) \
+                     nor only .npy members"
+                .into(),
+        })
+    }
+}
+
+fn unknown(path: &Path, head: &[u8]) -> Error {
+    // A tar archive: the checkpoints of PyTorch < 0.1.10 were tar files.
+    let detail = if head.len() >= 262 && &head[257..262] == b"ustar" {
+        "a tar archive (PyTorch < 0.1.10 saved tar checkpoints; they are not read)".into()
+    } else {
+        describe_head(head)
+    };
+    Error::UnknownFormat {
+        path: path.into(),
+        detail,
     }
 }
 
@@ -149,30 +248,34 @@ pub fn open_bytes_with(
 ) -> Result<Model> {
     let path = name.into();
     let bytes = bytes.into();
-    let head = &bytes[..bytes.len().min(64)];
+    let head = &bytes[..bytes.len().min(HEAD_BYTES)];
     match detect(head) {
         Some(Detected::SafeTensors) => safetensors::open_storage(&path, Storage::Owned(bytes)),
         Some(Detected::Gguf) => {
             gguf::open_storage(&path, Storage::Owned(bytes), options, gguf::Siblings::None)
         }
         Some(Detected::Apr) => apr::open_storage(&path, Storage::Owned(bytes), options),
+        Some(Detected::Zip) => open_zip(&path, Storage::Owned(bytes)),
+        Some(Detected::PyTorchLegacy) => torch::open_legacy(&path, Storage::Owned(bytes)),
+        Some(Detected::Npy) => numpy::open_npy(&path, Storage::Owned(bytes)),
+        Some(Detected::Onnx) => onnx::open(&path, Storage::Owned(bytes), None, true),
         Some(Detected::SafeTensorsIndex) => Err(Error::Unsupported {
             path,
             detail: "a shard index names other files; open it by path, not from memory".into(),
         }),
-        None => Err(Error::UnknownFormat {
-            detail: describe_head(head),
-            path,
-        }),
+        None => Err(unknown(&path, head)),
     }
 }
+
+/// Bytes read for format detection (enough for a tar header's `ustar` at 257).
+const HEAD_BYTES: usize = 512;
 
 fn read_head(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut head = Vec::with_capacity(64);
+    let mut head = Vec::with_capacity(HEAD_BYTES);
     f.by_ref()
-        .take(64)
+        .take(HEAD_BYTES as u64)
         .read_to_end(&mut head)
         .map_err(|e| Error::io(path, e))?;
     Ok(head)
@@ -203,7 +306,12 @@ mod tests {
             detect(b"  {\"weight_map\":{}}"),
             Some(Detected::SafeTensorsIndex)
         );
-        assert_eq!(detect(b"PK\x03\x04"), None);
+        assert_eq!(detect(b"PK\x03\x04"), Some(Detected::Zip));
+        assert_eq!(detect(b"\x93NUMPY\x01\x00"), Some(Detected::Npy));
+        let legacy = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.";
+        assert_eq!(detect(legacy), Some(Detected::PyTorchLegacy));
+        assert_eq!(detect(b"\x80\x02K\x01."), None);
+        assert_eq!(detect(b"\x08\x08\x12\x07pytorch"), Some(Detected::Onnx));
         assert_eq!(detect(b""), None);
     }
 }

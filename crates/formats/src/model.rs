@@ -21,15 +21,26 @@ pub enum Format {
     Gguf,
     /// aprender's APR (and the cookbook `APR2` bundle).
     Apr,
+    /// A PyTorch checkpoint (`torch.save`: zip archive or legacy pickle sequence), read without
+    /// running its pickle.
+    PyTorch,
+    /// An ONNX model's graph initializers.
+    Onnx,
+    /// NumPy `.npy` (one array) or `.npz` (one array per member).
+    NumPy,
 }
 
 impl Format {
-    /// Lower-case name used in reports (`safetensors`, `gguf`, `apr`).
+    /// Lower-case name used in reports (`safetensors`, `gguf`, `apr`, `pytorch`, `onnx`,
+    /// `numpy`).
     pub fn name(self) -> &'static str {
         match self {
             Format::SafeTensors => "safetensors",
             Format::Gguf => "gguf",
             Format::Apr => "apr",
+            Format::PyTorch => "pytorch",
+            Format::Onnx => "onnx",
+            Format::NumPy => "numpy",
         }
     }
 }
@@ -98,6 +109,21 @@ pub enum PropertyKey {
     PayloadBytes,
     /// Header flag bits with their names.
     Flags,
+    /// Pickle protocol of a PyTorch checkpoint's object pickle.
+    PickleProtocol,
+    /// Number of distinct storages a PyTorch checkpoint's tensors are views of.
+    StorageCount,
+    /// The top-level entry a PyTorch checkpoint's tensors were taken from (`state_dict`,
+    /// `model_state_dict`, `model`, `module`), dropped from their names.
+    StatePrefix,
+    /// ONNX IR version.
+    IrVersion,
+    /// ONNX operator sets (`domain:version`, comma-separated; the default domain as `ai.onnx`).
+    Opset,
+    /// The tool that wrote an ONNX model (`producer_name producer_version`).
+    Producer,
+    /// Where a model named by a `hf://` reference was found in the Hugging Face cache.
+    Source,
 }
 
 impl PropertyKey {
@@ -121,6 +147,13 @@ impl PropertyKey {
             PropertyKey::FooterCrc32 => "footer_crc32",
             PropertyKey::PayloadBytes => "payload_bytes",
             PropertyKey::Flags => "flags",
+            PropertyKey::PickleProtocol => "pickle_protocol",
+            PropertyKey::StorageCount => "storage_count",
+            PropertyKey::StatePrefix => "state_prefix",
+            PropertyKey::IrVersion => "ir_version",
+            PropertyKey::Opset => "opset",
+            PropertyKey::Producer => "producer",
+            PropertyKey::Source => "source",
         }
     }
 }
@@ -198,6 +231,9 @@ pub struct TensorInfo {
     pub(crate) storage: usize,
     pub(crate) start: usize,
     pub(crate) len: usize,
+    /// Element strides when the elements are not one row-major run (PyTorch views, NumPy
+    /// Fortran order); `start..start + len` then spans every element (see `strided.rs`).
+    pub(crate) strides: Option<Box<[u64]>>,
 }
 
 impl TensorInfo {
@@ -226,7 +262,25 @@ impl TensorInfo {
             storage,
             start,
             len,
+            strides: None,
         }
+    }
+
+    /// Gives the tensor element `strides` (one per dimension); a row-major contiguous layout
+    /// stays plain. Parsers call this only after checking with [`crate::strided::span`] that
+    /// every element lies inside `start..start + len`.
+    pub(crate) fn with_strides(mut self, strides: Vec<u64>) -> TensorInfo {
+        if !crate::strided::is_contiguous(&self.shape, &strides) {
+            self.strides = Some(strides.into_boxed_slice());
+        }
+        self
+    }
+
+    /// Element strides (one per dimension) when the tensor is a strided view of its stored
+    /// bytes rather than one row-major run, as PyTorch transposed views and NumPy Fortran-order
+    /// arrays are; `None` for the usual contiguous layout. Decoding handles both.
+    pub fn strides(&self) -> Option<&[u64]> {
+        self.strides.as_deref()
     }
 
     /// Number of elements (product of the shape; 1 for a scalar).
@@ -235,7 +289,7 @@ impl TensorInfo {
         self.shape.iter().product()
     }
 
-    /// Number of stored bytes.
+    /// Number of stored bytes (for a strided view, the bytes its elements span).
     pub fn byte_len(&self) -> usize {
         self.len
     }
@@ -339,7 +393,8 @@ impl Model {
             .fold(0u64, u64::saturating_add)
     }
 
-    /// The stored bytes of tensor `index`.
+    /// The stored bytes of tensor `index` (for a strided view, see [`TensorInfo::strides`], the
+    /// bytes its elements span, in storage order).
     ///
     /// # Panics
     /// If `index` is out of bounds.
@@ -352,7 +407,10 @@ impl Model {
     /// at a 4-byte aligned address on a little-endian machine.
     pub fn f32_view(&self, index: usize) -> Option<&[f32]> {
         let t = &self.tensors[index];
-        if t.dtype != DType::F32 || t.byte_order != ByteOrder::Little || cfg!(target_endian = "big")
+        if t.dtype != DType::F32
+            || t.byte_order != ByteOrder::Little
+            || t.strides.is_some()
+            || cfg!(target_endian = "big")
         {
             return None;
         }
@@ -370,6 +428,9 @@ impl Model {
     /// If `index` is out of bounds.
     pub fn encoded_range(&self, index: usize, elems: Range<u64>) -> Option<&[u8]> {
         let t = &self.tensors[index];
+        if t.strides.is_some() {
+            return None;
+        }
         let (be, bb) = t.dtype.plain_layout(t.elements())?;
         let (be, bb) = (be as u64, bb as u64);
         if elems.start > elems.end
@@ -426,8 +487,14 @@ impl Model {
     /// If `index` is out of bounds.
     pub fn decode_f32(&self, index: usize, range: Range<usize>, out: &mut [f32]) -> Result<()> {
         let t = &self.tensors[index];
-        decode::decode_f32(t.dtype, t.byte_order, self.tensor_bytes(index), range, out)
-            .map_err(|e| self.decode_error(index, e))
+        let bytes = self.tensor_bytes(index);
+        match &t.strides {
+            None => decode::decode_f32(t.dtype, t.byte_order, bytes, range, out),
+            Some(st) => crate::strided::with_gathered(t, st, bytes, range, |g, r| {
+                decode::decode_f32(t.dtype, t.byte_order, g, r, out)
+            }),
+        }
+        .map_err(|e| self.decode_error(index, e))
     }
 
     /// Decodes elements `range` of an integer or boolean tensor exactly (booleans as 0 and 1).
@@ -445,7 +512,13 @@ impl Model {
                 },
             ));
         }
-        decode::decode_int(t.dtype, t.byte_order, self.tensor_bytes(index), range, out)
-            .map_err(|e| self.decode_error(index, e))
+        let bytes = self.tensor_bytes(index);
+        match &t.strides {
+            None => decode::decode_int(t.dtype, t.byte_order, bytes, range, out),
+            Some(st) => crate::strided::with_gathered(t, st, bytes, range, |g, r| {
+                decode::decode_int(t.dtype, t.byte_order, g, r, out)
+            }),
+        }
+        .map_err(|e| self.decode_error(index, e))
     }
 }

@@ -1,4 +1,5 @@
-//! SafeTensors: single files, and sharded checkpoints described by a `*.safetensors.index.json`.
+//! SafeTensors: single files, and sharded checkpoints described by a `*.safetensors.index.json`
+//! (the same index logic opens `pytorch_model.bin.index.json`, whose shards are PyTorch files).
 //!
 //! Header validation is delegated to the `safetensors` crate (header length bound of 100 MB,
 //! UTF-8 JSON, offsets contiguous from zero with no gaps or overlaps, byte sizes equal to
@@ -113,14 +114,14 @@ pub(crate) fn open_dir(dir: &Path) -> Result<Model> {
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let p = entry.map_err(|e| Error::io(dir, e))?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if name.ends_with(".safetensors.index.json") {
+        if name.ends_with(".safetensors.index.json") || name == "pytorch_model.bin.index.json" {
             indexes.push(p);
         } else if name.ends_with(".safetensors") {
             singles.push(p);
         }
     }
     match (indexes.len(), singles.len()) {
-        (1, _) => open_index(&indexes[0]),
+        (1, _) => open_index(&indexes[0], None),
         (0, 1) => open_file(&singles[0]),
         (0, 0) => Err(Error::UnknownFormat {
             path: dir.into(),
@@ -144,8 +145,10 @@ struct Index {
     weight_map: BTreeMap<String, String>,
 }
 
-/// Checks that `rel` is a plain relative path (no root, no `..`) and resolves inside `dir`.
-fn shard_path(index: &Path, dir: &Path, rel: &str) -> Result<PathBuf> {
+/// Checks that `rel` is a plain relative path (no root, no `..`) and that `dir/rel` resolves
+/// inside `root` (the index's directory, or the model's folder of a Hugging Face cache, whose
+/// snapshot files link into `blobs/`).
+fn shard_path(index: &Path, dir: &Path, root: &Path, rel: &str) -> Result<PathBuf> {
     let p = Path::new(rel);
     let plain = !rel.is_empty()
         && p.components()
@@ -165,7 +168,7 @@ fn shard_path(index: &Path, dir: &Path, rel: &str) -> Result<PathBuf> {
             format!("shard `{rel}` cannot be opened: {e}"),
         )
     })?;
-    let canon_dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    let canon_dir = root.canonicalize().map_err(|e| Error::io(root, e))?;
     if !canon.starts_with(&canon_dir) {
         return Err(Error::malformed(
             index,
@@ -176,8 +179,10 @@ fn shard_path(index: &Path, dir: &Path, rel: &str) -> Result<PathBuf> {
     Ok(full)
 }
 
-/// Opens a sharded checkpoint from its `*.safetensors.index.json`.
-pub(crate) fn open_index(index: &Path) -> Result<Model> {
+/// Opens a sharded checkpoint from its shard index (`*.safetensors.index.json`, or
+/// `pytorch_model.bin.index.json` whose shards are PyTorch checkpoints). Every shard must
+/// resolve inside `root` (default: the index's directory).
+pub(crate) fn open_index(index: &Path, root: Option<&Path>) -> Result<Model> {
     let len = std::fs::metadata(index)
         .map_err(|e| Error::io(index, e))?
         .len();
@@ -202,15 +207,31 @@ pub(crate) fn open_index(index: &Path) -> Result<Model> {
     shard_names.dedup();
     let mut storages = Vec::with_capacity(shard_names.len());
     let mut by_shard: HashMap<&str, HashMap<String, TensorInfo>> = HashMap::new();
+    let mut format = None;
+    let mut shard_warnings: Vec<String> = Vec::new();
     for (si, rel) in shard_names.iter().enumerate() {
-        let p = shard_path(index, dir, rel)?;
-        let storage = Storage::map(&p)?;
-        let (tensors, _, _) = parse(&p, storage.bytes(), si)?;
-        by_shard.insert(
-            rel.as_str(),
-            tensors.into_iter().map(|t| (t.name.clone(), t)).collect(),
-        );
-        storages.push(storage);
+        let p = shard_path(index, dir, root.unwrap_or(dir), rel)?;
+        let shard = crate::open_shard(&p)?;
+        if *format.get_or_insert(shard.format) != shard.format {
+            return Err(Error::malformed(
+                index,
+                FORMAT,
+                format!("shard `{rel}` is {}, earlier shards are not", shard.format),
+            ));
+        }
+        let base = storages.len();
+        let tensors = shard.tensors.into_iter().map(|mut t| {
+            t.storage += base;
+            t.shard = si;
+            (t.name.clone(), t)
+        });
+        by_shard.insert(rel.as_str(), tensors.collect());
+        storages.extend(shard.storages);
+        for w in shard.warnings {
+            if !shard_warnings.contains(&w) {
+                shard_warnings.push(w);
+            }
+        }
     }
     let mut tensors = Vec::with_capacity(idx.weight_map.len());
     for (name, rel) in &idx.weight_map {
@@ -235,15 +256,18 @@ pub(crate) fn open_index(index: &Path) -> Result<Model> {
         .collect();
     let mut unlisted: Vec<String> = by_shard.into_values().flat_map(|m| m.into_keys()).collect();
     unlisted.sort();
-    let props = vec![Property::int(PropertyKey::ShardCount, storages.len())];
+    let props = vec![Property::int(PropertyKey::ShardCount, shard_names.len())];
     let mut model = Model::new(
         index.into(),
-        Format::SafeTensors,
+        format.unwrap_or(Format::SafeTensors),
         tensors,
         storages,
         meta,
         props,
     )?;
+    for w in shard_warnings {
+        model.warn(w);
+    }
     if let Some(first) = unlisted.first() {
         model.warn(format!(
             "{} tensor(s) stored in shards are not in the index's weight_map and are ignored (first: `{first}`)",
