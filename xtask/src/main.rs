@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask ci | tidy | bench | fixtures | models | release`.
+//! Project automation: `cargo xtask ci | tidy | bench | fixtures | models | man | release`.
 //!
 //! Kept dependency-free so it builds in seconds on a fresh machine.
 
@@ -16,6 +16,7 @@ commands:
   bench     run the criterion benchmarks (extra arguments go to criterion)
   fixtures  regenerate the committed test fixtures (needs python3; makes target/venv)
   models    fetch the real test models into target/test-models and derive their oracle files
+  man       write the man pages (target/man/modeldiff.1, one per subcommand) from the clap definitions
   release   build the release binary into target/dist";
 
 fn main() -> ExitCode {
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("fixtures") => fixtures(),
         Some("models") => models(),
+        Some("man") => man(),
         Some("release") => release(),
         _ => Err(USAGE.to_string()),
     };
@@ -219,6 +221,23 @@ fn models() -> Result<(), String> {
         run(Command::new(&py).arg(script).arg("target/test-models"))?;
     }
     Ok(())
+}
+
+/// The man pages come from the CLI's own clap definitions through its `man` example, so
+/// xtask needs no dependency for them.
+fn man() -> Result<(), String> {
+    let dir = root().join("target/man");
+    run(cargo()
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "modeldiff-cli",
+            "--example",
+            "man",
+            "--",
+        ])
+        .arg(&dir))
 }
 
 fn release() -> Result<(), String> {
