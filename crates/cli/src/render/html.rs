@@ -53,6 +53,7 @@ code, td.code { font-family: ui-monospace, monospace; font-size: 12.5px; }
 .models .detail { color: #777; margin-left: 1.5em; font-size: 12px; }
 .verdict { font-weight: 600; padding: .4em .7em; border-radius: 4px; background: #eef6ee; display: inline-block; }
 .verdict.bad, .verdict.alert { background: #fdecea; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: .3em 0; }
 th, td { padding: 2px 9px; border-bottom: 1px solid #eee; white-space: nowrap; }
 th { background: #f6f6f6; cursor: pointer; user-select: none; text-align: left; }
@@ -267,8 +268,8 @@ fn heatmap(r: &Report) -> String {
          <label><input type=\"radio\" name=\"heat\" value=\"rel\" checked> relative L2</label>\
          <label><input type=\"radio\" name=\"heat\" value=\"cos\"> 1 − cosine</label></div>\n",
     );
-    const CW: usize = 30;
-    const CH: usize = 18;
+    const CW: usize = 36;
+    const CH: usize = 20;
     let char_w = 6.2;
     let left =
         (layers.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64 * char_w) as usize + 12;
@@ -385,7 +386,7 @@ fn blocks(out: &mut String, doc: &Document) {
                     out.push_str("</ul>\n");
                 }
                 Block::Table(t) => {
-                    out.push_str("<table class=\"sortable\">\n<thead><tr>");
+                    out.push_str("<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr>");
                     for c in &t.columns {
                         let class = if c.align == Align::Right {
                             " class=\"num\""
@@ -418,7 +419,7 @@ fn blocks(out: &mut String, doc: &Document) {
                         }
                         out.push_str("</tr>\n");
                     }
-                    out.push_str("</tbody>\n</table>\n");
+                    out.push_str("</tbody>\n</table></div>\n");
                 }
                 Block::Note(n) => out.push_str(&format!("<p class=\"note\">{}</p>\n", esc(n))),
             }
