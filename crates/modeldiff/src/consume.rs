@@ -556,8 +556,9 @@ mod tests {
     fn ignoring_metadata_is_recorded() {
         let a = model(&[("x", &[1.0])]);
         let (m, p, o) = outcomes(&a, &a, 256);
-        let mut options = ReportOptions::default();
-        options.ignore_metadata = true;
+        let options = ReportOptions {
+            ignore_metadata: true,
+        };
         let r = DiffConsumer.report_with(&a, &a, &m, &p, &o, &options);
         assert!(!r.summary.metadata_compared && r.summary.metadata_ignored);
         assert!(!r.summary.differs);

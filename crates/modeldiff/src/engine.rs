@@ -87,8 +87,9 @@ pub fn diff(a: &Model, b: &Model, config: &Config) -> Result<Report> {
         let plan = plan(a, b, &matching, config.chunk_elems);
         let partials = run_with_progress(a, b, &plan, &DiffConsumer, config.progress.as_deref())?;
         let outcomes = DiffConsumer.fold(&plan, &partials);
-        let mut options = ReportOptions::default();
-        options.ignore_metadata = config.ignore_metadata;
+        let options = ReportOptions {
+            ignore_metadata: config.ignore_metadata,
+        };
         Ok(DiffConsumer.report_with(a, b, &matching, &plan, &outcomes, &options))
     })
 }
