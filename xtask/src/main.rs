@@ -87,6 +87,7 @@ fn ci() -> Result<(), String> {
         ("modeldiff-formats", "list"),
         ("modeldiff", "stages"),
         ("modeldiff-delta", "payload"),
+        ("modeldiff-cli", "man"),
     ] {
         if root()
             .join(format!(

@@ -19,11 +19,11 @@ pub(crate) struct TextOptions {
     pub(crate) color: bool,
 }
 
-/// The order of fitting: names shortened to 32 characters, then columns of `keep` below 50
-/// dropped; names to 28 (a shortened name loses its middle, often what tells two rows apart),
+/// The order of fitting: names shortened to 40 characters, then columns of `keep` below 50
+/// dropped; names to 32 (a shortened name loses its middle, often what tells two rows apart),
 /// then columns below 86; names to 16, then every droppable column; then names to their
 /// minimum.
-const TIERS: [(usize, u8); 3] = [(32, 50), (28, 86), (16, super::KEEP_ALWAYS)];
+const TIERS: [(usize, u8); 3] = [(40, 50), (32, 86), (16, super::KEEP_ALWAYS)];
 
 /// Writes `doc` as plain text (the `table` output format). The title is not printed.
 pub(crate) fn render(out: &mut dyn Write, doc: &Document, opts: &TextOptions) -> io::Result<()> {
@@ -252,13 +252,16 @@ mod tests {
         };
         let (kept, widths) = fit(&t, None);
         assert_eq!((kept.len(), widths[0]), (3, 45));
-        // The name gives up 7 characters; nothing is dropped.
+        // The name gives up 5 characters, then the low column goes.
+        let (kept, widths) = fit(&t, Some(62));
+        assert_eq!((kept, widths[0]), (vec![0, 1, 2], 40));
         let (kept, widths) = fit(&t, Some(60));
-        assert_eq!((kept, widths[0]), (vec![0, 1, 2], 38));
-        // Name to 32, the low column dropped, the name to 29.
+        assert_eq!((kept, widths[0]), (vec![0, 1], 40));
+        // Name to 40, the low column dropped, the name to 32 and below.
+        let (kept, widths) = fit(&t, Some(50));
+        assert_eq!((kept, widths[0]), (vec![0, 1], 39));
         let (kept, widths) = fit(&t, Some(40));
         assert_eq!((kept, widths[0]), (vec![0, 1], 29));
-        // Name to 28, then the columns go.
         let (kept, widths) = fit(&t, Some(30));
         assert_eq!((kept, widths[0]), (vec![0, 1], 19));
         let (kept, widths) = fit(&t, Some(10));
