@@ -76,9 +76,10 @@ pub fn with_threads<T: Send>(
 /// Compares model `a` (old) with model `b` (new).
 ///
 /// The stages run in order: [`match_tensors`] (names, filters) → [`plan`] (compare mode,
-/// region, chunked jobs) → [`run`] with the [`DiffConsumer`] (pieces streamed through the
-/// metric kernels on all cores) → [`DiffConsumer::fold`] and [`DiffConsumer::report`]
-/// (merged in job order, so the report does not depend on the thread count).
+/// region, chunked jobs) → [`run_with_progress`] with the [`DiffConsumer`] (pieces streamed
+/// through the metric kernels on all cores, advancing [`Config::progress`]) →
+/// [`DiffConsumer::fold`] and [`DiffConsumer::report_with`] (merged in job order, so the report
+/// does not depend on the thread count).
 pub fn diff(a: &Model, b: &Model, config: &Config) -> Result<Report> {
     // Surface a bad forced ISA as an error before any work, never as a silent fallback.
     modeldiff_kernels::Isa::try_selected()?;

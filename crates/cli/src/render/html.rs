@@ -431,9 +431,14 @@ fn blocks(out: &mut String, doc: &Document) {
     }
 }
 
-/// Writes the whole page for `r` under `view` (every row listed: the page can hide them).
+/// Writes the whole page for `r` under `view`: its grouping and order, but every row (the page
+/// sorts and hides them itself).
 pub(crate) fn render(out: &mut dyn Write, r: &Report, view: &View) -> io::Result<()> {
-    let all = View { all: true, ..*view };
+    let all = View {
+        all: true,
+        top: None,
+        ..*view
+    };
     let doc = diff_document(r, &all);
     let (verdict, tone) = verdict_line(r);
     let mut body = String::new();
