@@ -462,7 +462,12 @@ fn at_value(
         Some(v) => {
             let shown = short(Some(&MetaValueView::Plain(v.clone())));
             if is_string {
-                format!("[{i}…] {shown}…{of}")
+                // The engine cuts the string at AT_CHARS characters: more may follow.
+                let cut = v
+                    .as_str()
+                    .is_some_and(|s| s.chars().count() >= modeldiff::metadata::AT_CHARS);
+                let more = if cut { "…" } else { "" };
+                format!("[{i}…] {shown}{more}{of}")
             } else {
                 format!("[{i}] {shown}{of}")
             }

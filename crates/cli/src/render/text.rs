@@ -52,7 +52,9 @@ pub(crate) fn render(out: &mut dyn Write, doc: &Document, opts: &TextOptions) ->
                             .iter()
                             .map(|f| format!("{}: {}", f.key, f.value))
                             .collect();
-                        writeln!(out, "  {}", pairs.join("   "))?;
+                        for line in wrap_facts(&pairs, opts.width) {
+                            writeln!(out, "  {line}")?;
+                        }
                     }
                 }
                 Block::Table(t) => table(out, t, opts)?,
@@ -61,6 +63,26 @@ pub(crate) fn render(out: &mut dyn Write, doc: &Document, opts: &TextOptions) ->
         }
     }
     Ok(())
+}
+
+/// Facts three spaces apart on one line, or, when that is wider than `width`, on as many
+/// lines as it takes (a fact is never split).
+fn wrap_facts(pairs: &[String], width: Option<usize>) -> Vec<String> {
+    let Some(width) = width else {
+        return vec![pairs.join("   ")];
+    };
+    let room = width.saturating_sub(2);
+    let mut lines: Vec<String> = Vec::new();
+    for p in pairs {
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + 3 + p.chars().count() <= room => {
+                l.push_str("   ");
+                l.push_str(p);
+            }
+            _ => lines.push(p.clone()),
+        }
+    }
+    lines
 }
 
 /// `s` shortened to `max` characters by replacing its middle with `…`.
@@ -224,6 +246,14 @@ mod tests {
         assert!(s.contains("\u{1b}[31m100\u{1b}[0m"), "{s:?}");
         // Padding stays outside the escapes, so columns still line up.
         assert!(s.contains("long name  \u{1b}[31m100"), "{s:?}");
+    }
+
+    #[test]
+    fn facts_wrap_between_facts() {
+        let pairs: Vec<String> = ["a: 1", "bb: 22", "ccc: 333"].map(String::from).to_vec();
+        assert_eq!(wrap_facts(&pairs, None), ["a: 1   bb: 22   ccc: 333"]);
+        assert_eq!(wrap_facts(&pairs, Some(17)), ["a: 1   bb: 22", "ccc: 333"]);
+        assert_eq!(wrap_facts(&pairs, Some(3)), ["a: 1", "bb: 22", "ccc: 333"]);
     }
 
     #[test]
