@@ -85,4 +85,23 @@ mod tests {
         }
         assert_eq!(progress.done(), progress.total());
     }
+
+    #[test]
+    fn the_diff_advances_the_counter_to_its_total() {
+        let v: Vec<f32> = (0..5000).map(|i| i as f32).collect();
+        let (a, b) = (
+            model(&[("w", &v), ("x", &v)]),
+            model(&[("w", &v), ("x", &v[..10])]),
+        );
+        let progress = std::sync::Arc::new(Progress::new());
+        let config = crate::Config {
+            chunk_elems: 256,
+            progress: Some(progress.clone()),
+            ..crate::Config::default()
+        };
+        crate::diff(&a, &b, &config).unwrap();
+        // `w` whole and the 10-element overlap of `x`.
+        assert_eq!(progress.total(), 2 * 5000 * 4 + 2 * 10 * 4);
+        assert_eq!(progress.done(), progress.total());
+    }
 }
