@@ -23,7 +23,7 @@ fn chromium() -> Option<PathBuf> {
 
 /// Runs headless Chromium on `page` with `args`, killing it after a minute; returns
 /// (stdout, stderr).
-fn run_chromium(chromium: &Path, page: &Path, args: &[&str]) -> (String, String) {
+fn run_chromium(chromium: &Path, page: &Path, hash: &str, args: &[&str]) -> (String, String) {
     let profile = tempfile::tempdir().unwrap();
     let mut child = Command::new(chromium)
         .args([
@@ -39,7 +39,7 @@ fn run_chromium(chromium: &Path, page: &Path, args: &[&str]) -> (String, String)
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(args)
-        .arg(format!("file://{}", page.display()))
+        .arg(format!("file://{}{hash}", page.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -67,8 +67,13 @@ fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// Writes the report of `a` vs `b` into `dir`, loads it in Chromium and checks it; returns the
-/// heatmap's (layer, module) cells.
-fn check_page(chromium: &Path, dir: &Path, a: &Path, b: &Path) -> BTreeSet<(String, String)> {
+/// heatmap's (layer, module) cells, and whether the two colourings differ anywhere.
+fn check_page(
+    chromium: &Path,
+    dir: &Path,
+    a: &Path,
+    b: &Path,
+) -> (BTreeSet<(String, String)>, bool) {
     let page = dir.join("report.html");
     let o = Command::new(env!("CARGO_BIN_EXE_modeldiff"))
         .arg("diff")
@@ -84,7 +89,7 @@ fn check_page(chromium: &Path, dir: &Path, a: &Path, b: &Path) -> BTreeSet<(Stri
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let (dom, log) = run_chromium(chromium, &page, &["--dump-dom"]);
+    let (dom, log) = run_chromium(chromium, &page, "", &["--dump-dom"]);
     assert!(
         dom.contains("data-ready=\"1\""),
         "the script ran to its end:\n{dom}"
@@ -97,6 +102,7 @@ fn check_page(chromium: &Path, dir: &Path, a: &Path, b: &Path) -> BTreeSet<(Stri
         );
     }
     let mut cells = BTreeSet::new();
+    let mut differ = false;
     for tag in dom.split("<rect").skip(1) {
         let tag = &tag[..tag.find('>').unwrap()];
         assert_eq!(attr(tag, "class"), Some("cell"));
@@ -105,10 +111,18 @@ fn check_page(chromium: &Path, dir: &Path, a: &Path, b: &Path) -> BTreeSet<(Stri
             attr(tag, "data-module").unwrap().to_string(),
         );
         assert!(attr(tag, "fill").unwrap().starts_with('#'));
+        assert_eq!(attr(tag, "fill"), attr(tag, "data-fill-rel"), "{tag}");
+        differ |= attr(tag, "data-fill-rel") != attr(tag, "data-fill-cos");
         assert!(cells.insert(key.clone()), "two cells for {key:?}");
     }
     assert!(dom.contains("<table"), "tables rendered");
-    cells
+    // The toggle: `#cos` recolours every cell with its 1 − cosine fill.
+    let (cos, _) = run_chromium(chromium, &page, "#cos", &["--dump-dom"]);
+    for tag in cos.split("<rect").skip(1) {
+        let tag = &tag[..tag.find('>').unwrap()];
+        assert_eq!(attr(tag, "fill"), attr(tag, "data-fill-cos"), "{tag}");
+    }
+    (cells, differ)
 }
 
 #[test]
@@ -124,7 +138,7 @@ fn html_report_renders_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     // The samples: two blocks of seven modules each.
     let samples = workspace().join("samples");
-    let cells = check_page(
+    let (cells, _) = check_page(
         &chromium,
         dir.path(),
         &samples.join("base.safetensors"),
@@ -189,7 +203,9 @@ fn html_report_renders_in_chromium() {
     );
     write(&a, false, true);
     write(&b, true, false);
-    let cells = check_page(&chromium, dir.path(), &a, &b);
+    let (cells, differ) = check_page(&chromium, dir.path(), &a, &b);
+    // B is A scaled per tensor: relative L2 grows, the cosine stays 1, so the toggle matters.
+    assert!(differ, "the two colourings differ somewhere");
     assert_eq!(cells.len(), 12 * 2 + 1, "{cells:?}");
     assert!(cells.contains(&("blk.3".into(), "extra".into())));
     assert!(cells.contains(&("blk.11".into(), "attn_q".into())));

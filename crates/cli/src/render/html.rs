@@ -5,8 +5,9 @@
 //! row listed; a checkbox hides identical rows), laid out as HTML with sortable tables, plus a
 //! heatmap of the model's blocks × modules: one SVG `<rect>` per (layer, module) pair, with
 //! `data-layer` and `data-module` attributes, coloured by the pair's relative L2 or 1 − cosine
-//! (a toggle), aggregated from the per-tensor sums like `--by`. Both colourings are computed
-//! here; the script only swaps them, sorts tables and hides rows.
+//! (a toggle; `#cos` in the address selects 1 − cosine), aggregated from the per-tensor sums
+//! like `--by`. Both colourings are computed here; the script only swaps them, sorts tables and
+//! hides rows.
 
 use std::io::{self, Write};
 
@@ -116,18 +117,23 @@ window.addEventListener('error', function (e) {
     hide.addEventListener('change', apply);
     apply();
   }
-  document.querySelectorAll('input[name=heat]').forEach(function (input) {
-    input.addEventListener('change', function () {
-      var which = input.value;
-      document.querySelectorAll('svg rect.cell').forEach(function (r) {
-        r.setAttribute('fill', r.getAttribute('data-fill-' + which));
-        r.querySelector('title').textContent = r.getAttribute('data-title-' + which);
-      });
-      document.querySelectorAll('.legend').forEach(function (l) {
-        l.hidden = l.getAttribute('data-for') !== which;
-      });
+  function heat(which) {
+    document.querySelectorAll('svg rect.cell').forEach(function (r) {
+      r.setAttribute('fill', r.getAttribute('data-fill-' + which));
+      r.querySelector('title').textContent = r.getAttribute('data-title-' + which);
     });
+    document.querySelectorAll('.legend').forEach(function (l) {
+      l.hidden = l.getAttribute('data-for') !== which;
+    });
+    document.querySelectorAll('input[name=heat]').forEach(function (input) {
+      input.checked = input.value === which;
+    });
+  }
+  document.querySelectorAll('input[name=heat]').forEach(function (input) {
+    input.addEventListener('change', function () { heat(input.value); });
   });
+  // A link to report.html#cos opens with the heatmap coloured by 1 - cosine.
+  if (location.hash === '#cos') heat('cos');
   document.documentElement.setAttribute('data-ready', '1');
 })();
 "#;
