@@ -126,6 +126,14 @@ fn samples_at_terminal_widths_and_in_colour() {
     for width in ["80", "120"] {
         let o = run_env(&workspace(), &["diff", a, b], &[("COLUMNS", width)]);
         check(&format!("samples.{width}.table.txt"), &o.stdout);
+        // Markdown and CSV are not fitted to a width: the same bytes at every width.
+        for (format, golden) in [("markdown", "samples.md"), ("csv", "samples.csv")] {
+            let args = ["diff", a, b, "--format", format];
+            check(
+                golden,
+                &run_env(&workspace(), &args, &[("COLUMNS", width)]).stdout,
+            );
+        }
         let widest = String::from_utf8(o.stdout)
             .unwrap()
             .lines()
