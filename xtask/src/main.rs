@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask ci | tidy | bench | fixtures | models | protos | release`.
+//! Project automation: `cargo xtask ci | tidy | bench | fixtures | models | protos | man | release`.
 //!
 //! Kept dependency-free so it builds in seconds on a fresh machine.
 
@@ -17,6 +17,7 @@ commands:
   fixtures  regenerate the committed test fixtures (needs python3; makes target/venv)
   models    fetch the real test models into target/test-models and derive their oracle files
   protos    regenerate crates/formats/src/onnx/proto.rs from crates/formats/proto/onnx.proto
+  man       write the man pages (target/man/modeldiff.1, one per subcommand) from the clap definitions
   release   build the release binary into target/dist";
 
 fn main() -> ExitCode {
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         Some("fixtures") => fixtures(),
         Some("models") => models(),
         Some("protos") => protos(),
+        Some("man") => man(),
         Some("release") => release(),
         _ => Err(USAGE.to_string()),
     };
@@ -87,6 +89,7 @@ fn ci() -> Result<(), String> {
         ("modeldiff-formats", "list"),
         ("modeldiff", "stages"),
         ("modeldiff-delta", "payload"),
+        ("modeldiff-cli", "man"),
     ] {
         if root()
             .join(format!(
@@ -234,6 +237,23 @@ fn protos() -> Result<(), String> {
         "target/protogen",
     ]))?;
     run(cargo().args(["fmt", "--all"]))
+}
+
+/// The man pages come from the CLI's own clap definitions through its `man` example, so
+/// xtask needs no dependency for them.
+fn man() -> Result<(), String> {
+    let dir = root().join("target/man");
+    run(cargo()
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "modeldiff-cli",
+            "--example",
+            "man",
+            "--",
+        ])
+        .arg(&dir))
 }
 
 fn release() -> Result<(), String> {

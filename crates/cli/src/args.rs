@@ -1,17 +1,83 @@
 //! Command-line arguments (clap) and their validation into library configuration.
+//!
+//! This file depends on nothing else in the crate, so `examples/man.rs` can include it to
+//! generate the man page from the same definitions.
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Parser, Subcommand, ValueEnum};
 use regex::Regex;
 
+/// The version `--version` prints: the package version and, when built from a git checkout,
+/// the commit (`0.1.0 (3f2a9c1)`); see `build.rs`.
+pub(crate) const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("MODELDIFF_GIT_SUFFIX"));
+
 /// Tells exactly how two ML model weight files differ.
 #[derive(Debug, Parser)]
-#[command(name = "modeldiff", version, about, max_term_width = 100)]
+#[command(name = "modeldiff", version = VERSION, about, max_term_width = 100)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// When to colour the output: `auto` colours a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
+    pub(crate) color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is not set (CLICOLOR_FORCE forces it).
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// `--progress`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProgressChoice {
+    /// A bar on stderr when stderr is a terminal and the diff takes over a second.
+    Auto,
+    /// Always draw the bar on stderr.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `--by`: what one row of the table stands for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GroupBy {
+    /// One row per tensor.
+    #[default]
+    Tensor,
+    /// One row per block (`layers.N`, `layer.N`, `h.N`, `blk.N`); tensors outside blocks by
+    /// module.
+    Layer,
+    /// One row per module (`self_attn.q_proj`, `attn_q`, ...) over all blocks.
+    Module,
+    /// One row per dtype (or dtype change, `F32→F16`).
+    Dtype,
+}
+
+/// `--sort`: the order of the rows, worst first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SortKey {
+    /// Natural name order (`blk.2` before `blk.10`).
+    Name,
+    /// Largest L2 distance first.
+    L2,
+    /// Largest relative L2 first.
+    #[value(name = "rel_l2")]
+    RelL2,
+    /// Lowest cosine first.
+    Cosine,
+    /// Largest max |a − b| first.
+    #[value(name = "max_abs")]
+    MaxAbs,
+    /// Largest NMSE first.
+    Nmse,
 }
 
 #[derive(Debug, Subcommand)]
@@ -25,6 +91,16 @@ pub(crate) enum Command {
     /// Describe one model: format facts, metadata (long arrays summarized) and a tensor table
     /// (name, dtype, shape, bytes, offset), for every supported format.
     Inspect(InspectArgs),
+    /// Print a shell completion script (for example `modeldiff completions bash >
+    /// /etc/bash_completion.d/modeldiff`).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 /// Output formats of `inspect`.
@@ -46,6 +122,9 @@ pub(crate) struct InspectArgs {
     /// Skip checksum verification (APR CRC32).
     #[arg(long)]
     pub(crate) no_verify: bool,
+    /// Leave the tensor table out of the table output (the dtype tally stays).
+    #[arg(long)]
+    pub(crate) no_tensors: bool,
 }
 
 impl InspectArgs {
@@ -96,6 +175,34 @@ pub(crate) struct DiffArgs {
     /// Skip checksum verification (APR CRC32).
     #[arg(long)]
     pub(crate) no_verify: bool,
+    /// List every tensor (or group), identical ones included.
+    #[arg(long, help_heading = "View")]
+    pub(crate) all: bool,
+    /// One row per tensor, or per layer, module or dtype (numbers aggregated exactly).
+    #[arg(long, value_enum, default_value_t = GroupBy::Tensor, help_heading = "View")]
+    pub(crate) by: GroupBy,
+    /// Order rows worst first by a metric, or by name (natural order).
+    #[arg(long, value_enum, help_heading = "View")]
+    pub(crate) sort: Option<SortKey>,
+    /// Show at most N rows.
+    #[arg(long, value_name = "N", help_heading = "View")]
+    pub(crate) top: Option<usize>,
+    /// One line per changed tensor (or group) with a bar, like `git diff --stat`.
+    #[arg(long, help_heading = "View")]
+    pub(crate) stat: bool,
+    /// Exit 1 when EXPR holds, e.g. `cosine<0.999`, `max_abs>0.05`, `added>0` (repeatable;
+    /// see the README for the metrics).
+    #[arg(long, value_name = "EXPR", help_heading = "Gates")]
+    pub(crate) fail_on: Vec<String>,
+    /// Leave metadata out: neither shown nor counted as a difference.
+    #[arg(long, help_heading = "Gates")]
+    pub(crate) ignore_metadata: bool,
+    /// Also write a self-contained HTML report (summary, layer × module heatmap, tables).
+    #[arg(long, value_name = "FILE.html")]
+    pub(crate) report: Option<PathBuf>,
+    /// A progress bar on stderr: `auto` when stderr is a terminal and the diff takes a while.
+    #[arg(long, value_enum, default_value_t = ProgressChoice::Auto)]
+    pub(crate) progress: ProgressChoice,
 }
 
 /// Validated configuration for the libraries.
@@ -104,9 +211,24 @@ pub(crate) struct DiffConfig {
     pub(crate) open: modeldiff_formats::OpenOptions,
 }
 
+/// Compiles `--include`/`--exclude` patterns; an error is one line naming the flag, the
+/// pattern and the problem (the regex crate's own message draws a caret under the pattern on
+/// several lines).
 fn regexes(flag: &str, pats: &[String]) -> anyhow::Result<Vec<Regex>> {
     pats.iter()
-        .map(|p| Regex::new(p).with_context(|| format!("invalid --{flag} regex `{p}`")))
+        .map(|p| {
+            Regex::new(p).map_err(|e| {
+                let full = e.to_string();
+                let why = full
+                    .lines()
+                    .rev()
+                    .find_map(|l| l.trim().strip_prefix("error: "))
+                    .unwrap_or_else(|| full.lines().last().unwrap_or("invalid"))
+                    .trim()
+                    .to_string();
+                anyhow::anyhow!("invalid --{flag} regex `{p}`: {why}")
+            })
+        })
         .collect()
 }
 
@@ -118,7 +240,19 @@ impl DiffArgs {
         if self.threads == Some(0) {
             bail!("--threads must be at least 1");
         }
+        if self.top == Some(0) {
+            bail!("--top must be at least 1");
+        }
+        if self.stat && self.format != OutputFormat::Table {
+            bail!("--stat draws text: it cannot be combined with --format json, csv or markdown");
+        }
+        if let Some(report) = &self.report {
+            if report.file_name().is_none() {
+                bail!("--report needs a file name, got `{}`", report.display());
+            }
+        }
         engine.threads = self.threads;
+        engine.ignore_metadata = self.ignore_metadata;
         let mut open = modeldiff_formats::OpenOptions::default();
         open.verify_checksums = !self.no_verify;
         Ok(DiffConfig { engine, open })

@@ -132,19 +132,22 @@ fn table_csv_and_markdown_render() {
     let (a, b) = (sample("base.safetensors"), sample("finetuned.safetensors"));
     let t = stdout(&diff(&a, &b, &[]));
     assert!(
-        t.contains("Structure") && t.contains("Weight differences") && t.contains("Summary"),
+        t.contains("\nTensors\n") && t.contains("\nSummary\n"),
         "{t}"
     );
     assert!(t.contains("lm_head.weight") && t.contains("added"));
-    assert!(t.contains("[256, 64] -> [264, 64]"));
+    assert!(t.contains("[256, 64]→[264, 64]"));
+    // CSV lists the changed tensors, or with --all every tensor.
     let c = stdout(&diff(&a, &b, &["--format", "csv"]));
+    assert_eq!(c.lines().count(), 1 + 7);
+    let c = stdout(&diff(&a, &b, &["--format", "csv", "--all"]));
     let lines: Vec<&str> = c.lines().collect();
     assert!(lines[0].starts_with("name,change,"));
     assert_eq!(lines.len(), 1 + 17);
     let cols = lines[0].split(',').count();
     assert!(lines.iter().all(|l| l.split(',').count() == cols));
     let m = stdout(&diff(&a, &b, &["--format", "markdown"]));
-    assert!(m.contains("| Tensor | Status | Detail |"));
+    assert!(m.contains("| Tensor | Status | Shape |"));
 }
 
 #[test]

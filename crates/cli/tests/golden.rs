@@ -22,11 +22,24 @@ fn golden_dir() -> PathBuf {
 }
 
 /// Runs `modeldiff args` in `dir` with the scalar kernels and asserts exit status 0.
+///
+/// Width and colour come only from the arguments: `COLUMNS` is unset (stdout is a pipe, so
+/// tables are not fitted) and so are the colour variables.
 fn run_in(dir: &Path, args: &[&str]) -> Output {
+    run_env(dir, args, &[])
+}
+
+/// [`run_in`] with extra environment variables (`COLUMNS`).
+fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let o = Command::new(env!("CARGO_BIN_EXE_modeldiff"))
         .args(args)
         .current_dir(dir)
         .env("MODELDIFF_FORCE_ISA", "scalar")
+        .env_remove("COLUMNS")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("CLICOLOR")
+        .envs(env.iter().copied())
         .output()
         .expect("run modeldiff");
     assert_eq!(
@@ -106,10 +119,91 @@ fn samples() {
     );
 }
 
+/// The table fitted to 80 and 120 columns (`COLUMNS`), and once in colour.
+#[test]
+fn samples_at_terminal_widths_and_in_colour() {
+    let (a, b) = ("samples/base.safetensors", "samples/finetuned.safetensors");
+    for width in ["80", "120"] {
+        let o = run_env(&workspace(), &["diff", a, b], &[("COLUMNS", width)]);
+        check(&format!("samples.{width}.table.txt"), &o.stdout);
+        // Markdown and CSV are not fitted to a width: the same bytes at every width.
+        for (format, golden) in [("markdown", "samples.md"), ("csv", "samples.csv")] {
+            let args = ["diff", a, b, "--format", format];
+            check(
+                golden,
+                &run_env(&workspace(), &args, &[("COLUMNS", width)]).stdout,
+            );
+        }
+        let widest = String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap();
+        // Tables fit; only the summary's prose may run longer.
+        let o = run_env(&workspace(), &["diff", a, b], &[("COLUMNS", width)]);
+        let text = String::from_utf8(o.stdout).unwrap();
+        let tables = text.split("\nSummary\n").next().unwrap();
+        assert!(
+            tables
+                .lines()
+                .all(|l| l.chars().count() <= width.parse().unwrap()),
+            "{width}: widest line {widest}\n{tables}"
+        );
+    }
+    let o = run_env(
+        &workspace(),
+        &["diff", a, b, "--color", "always"],
+        &[("COLUMNS", "120")],
+    );
+    check("samples.120.color.table.txt", &o.stdout);
+    // NO_COLOR does not override an explicit --color always; it does switch off auto (a pipe
+    // is never coloured under auto anyway).
+    let o = run_env(
+        &workspace(),
+        &["diff", a, b],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
+    );
+    assert!(!o.stdout.contains(&0x1b));
+}
+
+/// Views: every tensor, per layer, per module, per dtype, sorted, cut, as bars.
+#[test]
+fn samples_views() {
+    let (a, b) = ("samples/base.safetensors", "samples/finetuned.safetensors");
+    for (name, extra) in [
+        ("samples.all.table.txt", &["--all"][..]),
+        ("samples.by-layer.table.txt", &["--by", "layer"][..]),
+        (
+            "samples.by-module.md",
+            &["--by", "module", "--format", "markdown"][..],
+        ),
+        (
+            "samples.by-dtype.csv",
+            &["--by", "dtype", "--format", "csv", "--all"][..],
+        ),
+        (
+            "samples.sorted.table.txt",
+            &["--sort", "rel_l2", "--top", "3"][..],
+        ),
+        ("samples.stat.txt", &["--stat"][..]),
+        (
+            "samples.by-layer.stat.txt",
+            &["--stat", "--by", "layer", "--sort", "max_abs"][..],
+        ),
+    ] {
+        let mut args = vec!["diff", a, b];
+        args.extend_from_slice(extra);
+        check(name, &run_in(&workspace(), &args).stdout);
+    }
+}
+
 #[test]
 fn same_file() {
     let a = "samples/base.safetensors";
     check_diff_formats(&workspace(), "same-file", a, a);
+    let o = run_in(&workspace(), &["diff", a, a, "--all"]);
+    check("same-file.all.table.txt", &o.stdout);
 }
 
 #[test]
@@ -145,6 +239,10 @@ fn inspect_tables() {
         (
             "inspect-gguf-be.table.txt",
             "tests/fixtures/gguf/types-be.gguf",
+        ),
+        (
+            "inspect-sharded.table.txt",
+            "tests/fixtures/safetensors/sharded/model.safetensors.index.json",
         ),
         (
             "inspect-apr.table.txt",
@@ -255,10 +353,7 @@ fn unknown_gguf_type_is_compared_by_bytes() {
         let file = Gguf::new().tensor("x", 64, GGML_UNKNOWN, bytes).bytes();
         std::fs::write(dir.path().join(name), file).unwrap();
     }
-    for (b, identical, detail) in [
-        ("same.gguf", true, "[64] identical"),
-        ("b.gguf", false, "[64] bytes differ"),
-    ] {
+    for (b, identical, detail) in [("same.gguf", true, "[64]"), ("b.gguf", false, "[64]")] {
         let o = run_in(dir.path(), &["diff", "a.gguf", b, "--format", "json"]);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let x = &v["tensors"][0];
@@ -269,12 +364,16 @@ fn unknown_gguf_type_is_compared_by_bytes() {
         assert_eq!(v["summary"]["differs"], !identical);
         let o = run_in(dir.path(), &["diff", "a.gguf", b]);
         let table = String::from_utf8(o.stdout).unwrap();
-        let line = table.lines().find(|l| l.starts_with("x ")).unwrap();
-        assert_eq!(
-            line.split_whitespace().collect::<Vec<_>>().join(" "),
-            format!("x unchanged {detail}"),
-            "{table}"
-        );
+        if identical {
+            assert!(
+                table.starts_with("identical: a.gguf and same.gguf"),
+                "{table}"
+            );
+        } else {
+            let line = table.lines().find(|l| l.starts_with("x ")).unwrap();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(words[..3], ["x", "modified", detail], "{table}");
+        }
     }
     check_diff_formats(dir.path(), "gguf-unknown-type", "a.gguf", "b.gguf");
 }
@@ -328,6 +427,10 @@ fn summarized_metadata() {
     check(
         "inspect-gguf-summarized-metadata.table.txt",
         &run_in(dir.path(), &["inspect", "a.gguf"]).stdout,
+    );
+    check(
+        "inspect-gguf-no-tensors.table.txt",
+        &run_in(dir.path(), &["inspect", "a.gguf", "--no-tensors"]).stdout,
     );
     check_json(
         dir.path(),

@@ -285,6 +285,18 @@ fn describe_head(head: &[u8]) -> String {
     if head.is_empty() {
         return "empty file".into();
     }
+    // PyTorch checkpoints (`torch.save`) are zip archives, or pickles in the legacy format.
+    let torch = match head {
+        [b'P', b'K', 3, 4, ..] => Some("a zip archive"),
+        [0x80, 2..=5, ..] => Some("a Python pickle"),
+        _ => None,
+    };
+    if let Some(kind) = torch {
+        return format!(
+            "{kind}, as PyTorch `.pt`/`.bin` checkpoints are; modeldiff does not read those: \
+             convert it to SafeTensors (`safetensors.torch.save_file(torch.load(path), out)`)"
+        );
+    }
     let hex: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("first bytes {}", hex.join(" "))
 }

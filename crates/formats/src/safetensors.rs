@@ -53,10 +53,41 @@ fn dtype_of(path: &Path, name: &str, d: Dtype) -> Result<DType> {
 /// A parsed file: its tensors, its `__metadata__`, and the header length.
 type Parsed = (Vec<TensorInfo>, Option<HashMap<String, String>>, usize);
 
+/// A file that ends before its header or its declared tensor data: `Some("truncated: …")`.
+///
+/// The `safetensors` crate reports these as "invalid header length" or "incomplete metadata";
+/// a user needs to hear that the file is cut short (an interrupted download or copy).
+fn truncation(bytes: &[u8]) -> Option<String> {
+    let len = bytes.len() as u64;
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let header_end = 8u64.checked_add(n);
+    if header_end.is_none_or(|end| end > len) {
+        return Some(format!(
+            "truncated: the header of {n} bytes runs past the end of the file ({len} bytes)"
+        ));
+    }
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n as usize]).ok()?;
+    let data_end = header
+        .as_object()?
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__metadata__")
+        .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
+        .max()?;
+    let need = (8 + n).checked_add(data_end);
+    need.is_none_or(|need| need > len).then(|| {
+        format!(
+            "truncated: tensor data ends at byte {}, the file has {len} bytes",
+            need.map_or_else(|| "past 2^64".to_string(), |x| x.to_string())
+        )
+    })
+}
+
 /// Parses and validates one SafeTensors file held in `storages[storage]`.
 fn parse(path: &Path, bytes: &[u8], storage: usize) -> Result<Parsed> {
-    let (n, md) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| Error::malformed(path, FORMAT, e.to_string()))?;
+    let (n, md) = SafeTensors::read_metadata(bytes).map_err(|e| {
+        let detail = truncation(bytes).unwrap_or_else(|| e.to_string());
+        Error::malformed(path, FORMAT, detail)
+    })?;
     let data_start = 8 + n;
     let mut tensors = Vec::new();
     for name in md.offset_keys() {
@@ -275,4 +306,35 @@ pub(crate) fn open_index(index: &Path, root: Option<&Path>) -> Result<Model> {
         ));
     }
     Ok(model)
+}
+
+#[cfg(test)]
+mod truncation_tests {
+    use super::truncation;
+
+    fn file(header: &str, data: usize) -> Vec<u8> {
+        let mut f = (header.len() as u64).to_le_bytes().to_vec();
+        f.extend_from_slice(header.as_bytes());
+        f.resize(f.len() + data, 0);
+        f
+    }
+
+    #[test]
+    fn files_cut_short_are_called_truncated() {
+        let h = r#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
+        assert_eq!(truncation(&file(h, 16)), None);
+        // Trailing data is malformed, not truncated.
+        assert_eq!(truncation(&file(h, 20)), None);
+        let short = truncation(&file(h, 10)).unwrap();
+        assert!(
+            short.starts_with("truncated: tensor data ends at byte"),
+            "{short}"
+        );
+        let whole = file(h, 16);
+        let cut = truncation(&whole[..20]).unwrap();
+        assert!(cut.starts_with("truncated: the header of"), "{cut}");
+        let mut huge = whole.clone();
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(truncation(&huge).unwrap().starts_with("truncated:"));
+    }
 }

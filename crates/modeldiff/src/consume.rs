@@ -13,7 +13,9 @@ use modeldiff_kernels::{DiffStats, Isa};
 use crate::describe::describe;
 use crate::error::Result;
 use crate::matching::{Entry, Matching};
+use crate::metadata::{MetaChange, MetaChangeKind};
 use crate::plan::{CompareMode, Job, NotComparable, PairPlan, Plan, Side};
+use crate::progress::{job_bytes, plan_bytes, Progress};
 use crate::report::{ChangeKind, Metrics, Report, Summary, TensorReport, SCHEMA};
 use crate::stream::{run_jobs, PairStream};
 
@@ -34,6 +36,26 @@ pub fn run<C: Consumer>(
     consumer: &C,
 ) -> Result<Vec<C::Partial>> {
     run_jobs(a, b, plan, |stream, job| consumer.job(stream, job))
+}
+
+/// [`run`], advancing `progress` (when given) by each job's stored bytes as it finishes; the
+/// total is set before the first job.
+pub fn run_with_progress<C: Consumer>(
+    a: &Model,
+    b: &Model,
+    plan: &Plan,
+    consumer: &C,
+    progress: Option<&Progress>,
+) -> Result<Vec<C::Partial>> {
+    let Some(progress) = progress else {
+        return run(a, b, plan, consumer);
+    };
+    progress.start(plan_bytes(a, b, plan));
+    run_jobs(a, b, plan, |stream, job| {
+        let partial = consumer.job(stream, job);
+        progress.advance(job_bytes(a, b, plan, job));
+        partial
+    })
 }
 
 /// The diff's partial result for one job.
@@ -64,6 +86,15 @@ pub enum PairOutcome {
 /// The diff consumer: per-job metrics, merged in job order into a [`Report`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DiffConsumer;
+
+/// Choices about what [`DiffConsumer::report_with`] puts in the report.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct ReportOptions {
+    /// Leave metadata out: no metadata changes, `summary.metadata_compared` false and
+    /// `summary.metadata_ignored` true, so metadata never makes `summary.differs` true.
+    pub ignore_metadata: bool,
+}
 
 impl Consumer for DiffConsumer {
     type Partial = DiffPartial;
@@ -149,6 +180,19 @@ impl DiffConsumer {
         plan: &Plan,
         outcomes: &[PairOutcome],
     ) -> Report {
+        self.report_with(a, b, matching, plan, outcomes, &ReportOptions::default())
+    }
+
+    /// [`DiffConsumer::report`] with explicit [`ReportOptions`].
+    pub fn report_with(
+        &self,
+        a: &Model,
+        b: &Model,
+        matching: &Matching,
+        plan: &Plan,
+        outcomes: &[PairOutcome],
+        options: &ReportOptions,
+    ) -> Report {
         let mut summary = SummaryBuilder::new(matching);
         let mut tensors = Vec::with_capacity(matching.entries.len());
         let (mut model_a, mut model_b) = (describe(a), describe(b));
@@ -175,23 +219,41 @@ impl DiffConsumer {
             summary.count(&t);
             tensors.push(t);
         }
-        // Metadata vocabularies differ between formats (GGUF key/values, SafeTensors
-        // `__metadata__`, APR JSON), so keys are only compared between files of the same
-        // format.
-        let metadata_compared = a.format() == b.format();
-        let metadata = if metadata_compared {
-            crate::metadata::diff_metadata(a.metadata(), b.metadata())
-        } else {
-            Vec::new()
-        };
+        let metadata = MetadataOutcome::new(a, b, options.ignore_metadata);
         Report {
             schema: SCHEMA.to_string(),
             a: model_a,
             b: model_b,
             tensors,
-            summary: summary.finish(metadata_compared, metadata.len() as u64),
-            metadata,
+            summary: summary.finish(&metadata),
+            metadata: metadata.changes,
             isa: Isa::selected().name().to_string(),
+        }
+    }
+}
+
+/// The metadata diff, or why there is none.
+struct MetadataOutcome {
+    compared: bool,
+    ignored: bool,
+    changes: Vec<MetaChange>,
+}
+
+impl MetadataOutcome {
+    fn new(a: &Model, b: &Model, ignore: bool) -> MetadataOutcome {
+        // Metadata vocabularies differ between formats (GGUF key/values, SafeTensors
+        // `__metadata__`, APR JSON), so keys are only compared between files of the same
+        // format.
+        let compared = !ignore && a.format() == b.format();
+        let changes = if compared {
+            crate::metadata::diff_metadata(a.metadata(), b.metadata())
+        } else {
+            Vec::new()
+        };
+        MetadataOutcome {
+            compared,
+            ignored: ignore,
+            changes,
         }
     }
 }
@@ -234,7 +296,7 @@ fn paired(
             identical = Some(st.identical());
             mismatches = Some(st.mismatches());
             let m = metrics_of(st, &ta.shape);
-            summary.compared(&m);
+            summary.compared(&ta.name, &m);
             metrics = Some(m);
         }
         PairOutcome::Int(m) => {
@@ -288,8 +350,8 @@ impl SummaryBuilder {
         }
     }
 
-    /// Adds a tensor with float metrics.
-    fn compared(&mut self, m: &Metrics) {
+    /// Adds tensor `name`'s float metrics.
+    fn compared(&mut self, name: &str, m: &Metrics) {
         let s = &mut self.summary;
         s.compared += 1;
         self.l2_sum += m.l2;
@@ -297,7 +359,12 @@ impl SummaryBuilder {
             self.cos_sum += c;
             self.cos_n += 1;
         }
-        s.max_abs = Some(s.max_abs.map_or(m.max_abs, |x| x.max(m.max_abs)));
+        s.nonfinite_a += m.nonfinite_a;
+        s.nonfinite_b += m.nonfinite_b;
+        if s.max_abs.is_none_or(|x| m.max_abs > x) {
+            s.max_abs = Some(m.max_abs);
+            s.max_abs_tensor = Some(name.to_string());
+        }
     }
 
     /// Adds any tensor's structural counts.
@@ -317,7 +384,7 @@ impl SummaryBuilder {
             t.change != ChangeKind::Unchanged || t.dtype_changed || t.identical != Some(true);
     }
 
-    fn finish(mut self, metadata_compared: bool, metadata_changed: u64) -> Summary {
+    fn finish(mut self, metadata: &MetadataOutcome) -> Summary {
         let s = &mut self.summary;
         if s.compared > 0 {
             s.mean_l2 = Some(self.l2_sum / s.compared as f64);
@@ -325,15 +392,20 @@ impl SummaryBuilder {
             s.global_cosine = self.global.cosine();
         }
         s.mean_cosine = (self.cos_n > 0).then(|| self.cos_sum / self.cos_n as f64);
-        s.metadata_compared = metadata_compared;
-        s.metadata_changed = metadata_changed;
-        s.differs |= metadata_changed > 0;
+        s.metadata_compared = metadata.compared;
+        s.metadata_ignored = metadata.ignored;
+        s.metadata_changed = metadata.changes.len() as u64;
+        let count = |k: MetaChangeKind| metadata.changes.iter().filter(|c| c.change == k).count();
+        s.metadata_added = count(MetaChangeKind::Added) as u64;
+        s.metadata_removed = count(MetaChangeKind::Removed) as u64;
+        s.differs |= s.metadata_changed > 0;
         self.summary
     }
 }
 
 /// The report's metrics from a pair's merged accumulator; `shape_a` locates the maximum.
 fn metrics_of(st: &DiffStats, shape_a: &[u64]) -> Metrics {
+    let nmse = (st.sum_sq_a() > 0.0).then(|| st.sum_sq_diff().max(0.0) / st.sum_sq_a());
     Metrics {
         compared: st.compared(),
         l2: st.l2(),
@@ -351,6 +423,8 @@ fn metrics_of(st: &DiffStats, shape_a: &[u64]) -> Metrics {
         norm_b: st.norm_b(),
         nonfinite_a: st.nonfinite_a(),
         nonfinite_b: st.nonfinite_b(),
+        nmse,
+        nmse_db: nmse.filter(|&x| x > 0.0).map(|x| 10.0 * x.log10()),
     }
 }
 
@@ -450,5 +524,43 @@ mod tests {
         // As f32 both would be 2^60: exact comparison sees the difference.
         assert_eq!(r.tensors[0].mismatches, Some(1));
         assert_eq!(r.tensors[0].identical, Some(false));
+    }
+
+    #[test]
+    fn summary_counts_nonfinite_values_and_names_the_max() {
+        let a = model(&[("x", &[1.0, 2.0, 3.0]), ("y", &[1.0, 1.0]), ("z", &[0.0])]);
+        let b = model(&[
+            ("x", &[1.0, 2.0, f32::NAN]),
+            ("y", &[1.0, 3.0]),
+            ("z", &[f32::INFINITY]),
+        ]);
+        let (m, p, o) = outcomes(&a, &b, 256);
+        let r = DiffConsumer.report(&a, &b, &m, &p, &o);
+        let s = &r.summary;
+        assert_eq!((s.nonfinite_a, s.nonfinite_b), (0, 2));
+        assert_eq!(s.max_abs, Some(2.0));
+        assert_eq!(s.max_abs_tensor.as_deref(), Some("y"));
+        // A number against a NaN is a difference, even though the finite pairs are equal.
+        assert_eq!(r.tensors[0].identical, Some(false));
+        assert_eq!(s.identical, 0);
+        let y = r.tensors[1].metrics.as_ref().unwrap();
+        assert_eq!(y.nmse, Some(2.0)); // Σd² = 4, Σa² = 2
+        assert!((y.nmse_db.unwrap() - 10.0 * 2f64.log10()).abs() < 1e-12);
+        let x = r.tensors[0].metrics.as_ref().unwrap();
+        assert_eq!((x.nmse, x.nmse_db), (Some(0.0), None));
+        let z = r.tensors[2].metrics.as_ref().unwrap();
+        assert_eq!((z.nmse, z.nmse_db), (None, None));
+    }
+
+    #[test]
+    fn ignoring_metadata_is_recorded() {
+        let a = model(&[("x", &[1.0])]);
+        let (m, p, o) = outcomes(&a, &a, 256);
+        let options = ReportOptions {
+            ignore_metadata: true,
+        };
+        let r = DiffConsumer.report_with(&a, &a, &m, &p, &o, &options);
+        assert!(!r.summary.metadata_compared && r.summary.metadata_ignored);
+        assert!(!r.summary.differs);
     }
 }

@@ -1,12 +1,15 @@
 //! The diff pipeline: configuration, and the stages run in order on a thread pool.
 
+use std::sync::Arc;
+
 use modeldiff_formats::Model;
 use regex::Regex;
 
-use crate::consume::{run, DiffConsumer};
+use crate::consume::{run_with_progress, DiffConsumer, ReportOptions};
 use crate::error::{Error, Result};
 use crate::matching::{match_tensors, Filter};
 use crate::plan::plan;
+use crate::progress::Progress;
 use crate::report::Report;
 
 /// Elements per work item by default: 64 Ki elements (256 KiB of f32 per side) keeps each
@@ -25,6 +28,11 @@ pub struct Config {
     pub threads: Option<usize>,
     /// Elements per work item (rounded up to a multiple of 256).
     pub chunk_elems: usize,
+    /// Leave metadata out of the report (see [`ReportOptions::ignore_metadata`]).
+    pub ignore_metadata: bool,
+    /// A counter the consume stage advances after every job (stored bytes of both sides), for
+    /// the caller to display; the engine never draws anything.
+    pub progress: Option<Arc<Progress>>,
 }
 
 impl Default for Config {
@@ -34,6 +42,8 @@ impl Default for Config {
             exclude: Vec::new(),
             threads: None,
             chunk_elems: DEFAULT_CHUNK_ELEMS,
+            ignore_metadata: false,
+            progress: None,
         }
     }
 }
@@ -66,17 +76,21 @@ pub fn with_threads<T: Send>(
 /// Compares model `a` (old) with model `b` (new).
 ///
 /// The stages run in order: [`match_tensors`] (names, filters) → [`plan`] (compare mode,
-/// region, chunked jobs) → [`run`] with the [`DiffConsumer`] (pieces streamed through the
-/// metric kernels on all cores) → [`DiffConsumer::fold`] and [`DiffConsumer::report`]
-/// (merged in job order, so the report does not depend on the thread count).
+/// region, chunked jobs) → [`run_with_progress`] with the [`DiffConsumer`] (pieces streamed
+/// through the metric kernels on all cores, advancing [`Config::progress`]) →
+/// [`DiffConsumer::fold`] and [`DiffConsumer::report_with`] (merged in job order, so the report
+/// does not depend on the thread count).
 pub fn diff(a: &Model, b: &Model, config: &Config) -> Result<Report> {
     // Surface a bad forced ISA as an error before any work, never as a silent fallback.
     modeldiff_kernels::Isa::try_selected()?;
     with_threads(config.threads, || {
         let matching = match_tensors(a, b, &config.filter(), &[]);
         let plan = plan(a, b, &matching, config.chunk_elems);
-        let partials = run(a, b, &plan, &DiffConsumer)?;
+        let partials = run_with_progress(a, b, &plan, &DiffConsumer, config.progress.as_deref())?;
         let outcomes = DiffConsumer.fold(&plan, &partials);
-        Ok(DiffConsumer.report(a, b, &matching, &plan, &outcomes))
+        let options = ReportOptions {
+            ignore_metadata: config.ignore_metadata,
+        };
+        Ok(DiffConsumer.report_with(a, b, &matching, &plan, &outcomes, &options))
     })
 }

@@ -73,13 +73,14 @@ pub mod inspect;
 pub mod matching;
 pub mod metadata;
 pub mod plan;
+pub mod progress;
 mod region;
 pub mod report;
 pub mod stream;
 #[cfg(test)]
 mod testutil;
 
-pub use consume::{Consumer, DiffConsumer};
+pub use consume::{Consumer, DiffConsumer, ReportOptions};
 pub use describe::{describe, Property};
 pub use engine::{diff, with_threads, Config, DEFAULT_CHUNK_ELEMS};
 pub use error::{Error, Result};
@@ -87,6 +88,7 @@ pub use inspect::{inspect, Inspection, INSPECT_SCHEMA};
 pub use matching::{match_tensors, Filter, Matcher, Matching};
 pub use metadata::{MetaChange, MetaChangeKind, MetaSummary, MetaValueView};
 pub use plan::{plan, CompareMode, Plan};
+pub use progress::Progress;
 pub use region::Region;
 pub use report::{ChangeKind, Metrics, ModelSummary, Report, Summary, TensorReport, SCHEMA};
 pub use stream::{PairStream, Piece};

@@ -127,6 +127,32 @@ pub struct MetaChange {
     /// For changed arrays and strings: the first index (element or byte) where they differ.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_difference: Option<u64>,
+    /// A's value at `first_difference`: the array item, or for strings up to
+    /// [`AT_CHARS`] characters from there; absent when A ends there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a_at: Option<Value>,
+    /// B's value at `first_difference`, as `a_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b_at: Option<Value>,
+}
+
+/// Characters of a string shown from its first difference (`a_at`, `b_at`).
+pub const AT_CHARS: usize = 32;
+
+/// The item of an array, or the run of a string, that starts at byte or item `at`.
+fn value_at(v: &Value, at: u64) -> Option<Value> {
+    let at = usize::try_from(at).ok()?;
+    match v {
+        Value::Array(items) => items.get(at).cloned(),
+        Value::String(s) if at < s.len() => {
+            let mut start = at;
+            while !s.is_char_boundary(start) {
+                start -= 1;
+            }
+            Some(Value::String(s[start..].chars().take(AT_CHARS).collect()))
+        }
+        _ => None,
+    }
 }
 
 /// The full JSON form of a metadata value.
@@ -206,15 +232,20 @@ pub fn diff_metadata(a: &[(String, MetaValue)], b: &[(String, MetaValue)]) -> Ve
                 a: Some(summarize(va)),
                 b: None,
                 first_difference: None,
+                a_at: None,
+                b_at: None,
             }),
             Some(vb) if *vb != va => {
                 let (ja, jb) = (to_json(va), to_json(vb));
+                let first = first_difference(&ja, &jb);
                 out.push(MetaChange {
                     key: k.clone(),
                     change: MetaChangeKind::Changed,
                     a: Some(summarize(va)),
                     b: Some(summarize(vb)),
-                    first_difference: first_difference(&ja, &jb),
+                    first_difference: first,
+                    a_at: first.and_then(|i| value_at(&ja, i)),
+                    b_at: first.and_then(|i| value_at(&jb, i)),
                 })
             }
             Some(_) => {}
@@ -228,6 +259,8 @@ pub fn diff_metadata(a: &[(String, MetaValue)], b: &[(String, MetaValue)]) -> Ve
                 a: None,
                 b: Some(summarize(vb)),
                 first_difference: None,
+                a_at: None,
+                b_at: None,
             });
         }
     }
@@ -266,6 +299,8 @@ mod tests {
         assert_eq!(d[0].key, "tok");
         assert_eq!(d[0].change, MetaChangeKind::Changed);
         assert_eq!(d[0].first_difference, Some(417));
+        assert_eq!(d[0].a_at, Some(json!("t417")));
+        assert_eq!(d[0].b_at, Some(json!("x")));
         let summary = |v: &Option<MetaValueView>| v.as_ref().unwrap().as_summary().unwrap().clone();
         assert_eq!(summary(&d[0].a).len(), 1000);
         assert_ne!(summary(&d[0].a).digest(), summary(&d[0].b).digest());
@@ -278,6 +313,32 @@ mod tests {
             ("m", MetaChangeKind::Added)
         );
         assert!(diff_metadata(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn values_at_the_first_difference() {
+        let s = |x: &str| MetaValue::Str(x.into());
+        let d = diff_metadata(&[("k".into(), s("abcdef"))], &[("k".into(), s("abXdef"))]);
+        assert_eq!(d[0].first_difference, Some(2));
+        assert_eq!(
+            (d[0].a_at.clone(), d[0].b_at.clone()),
+            (Some(json!("cdef")), Some(json!("Xdef")))
+        );
+        // B is a prefix of A: nothing at the index in B.
+        let d = diff_metadata(&[("k".into(), s("abc"))], &[("k".into(), s("ab"))]);
+        assert_eq!(
+            (d[0].a_at.clone(), d[0].b_at.clone()),
+            (Some(json!("c")), None)
+        );
+        let arr = |v: &[u64]| MetaValue::Array(v.iter().map(|&x| MetaValue::UInt(x)).collect());
+        let d = diff_metadata(&[("k".into(), arr(&[1, 2]))], &[("k".into(), arr(&[1, 3]))]);
+        assert_eq!(
+            (d[0].a_at.clone(), d[0].b_at.clone()),
+            (Some(json!(2)), Some(json!(3)))
+        );
+        // A value changing type has no first difference.
+        let d = diff_metadata(&[("k".into(), MetaValue::UInt(1))], &[("k".into(), s("1"))]);
+        assert_eq!((d[0].first_difference, d[0].a_at.clone()), (None, None));
     }
 
     #[test]

@@ -133,6 +133,12 @@ pub struct Metrics {
     pub nonfinite_a: u64,
     /// NaN/±inf values in B.
     pub nonfinite_b: u64,
+    /// Normalized mean squared error Σ(a − b)² / Σa² (= rel_l2²); `None` when Σa² = 0.
+    #[serde(default)]
+    pub nmse: Option<f64>,
+    /// 10 · log10(nmse) in decibels; `None` when nmse is 0 or undefined.
+    #[serde(default)]
+    pub nmse_db: Option<f64>,
 }
 
 /// Counts and model-wide numbers.
@@ -163,15 +169,33 @@ pub struct Summary {
     pub mean_cosine: Option<f64>,
     /// Largest per-tensor max |a − b|.
     pub max_abs: Option<f64>,
+    /// The tensor holding `max_abs` (the first in report order on a tie).
+    #[serde(default)]
+    pub max_abs_tensor: Option<String>,
     /// L2 distance with every compared element of the model as one vector.
     pub global_l2: Option<f64>,
     /// Cosine with every compared element of the model as one vector.
     pub global_cosine: Option<f64>,
-    /// Metadata keys added, removed or changed.
+    /// NaN/±inf values in A over every compared tensor.
+    #[serde(default)]
+    pub nonfinite_a: u64,
+    /// NaN/±inf values in B over every compared tensor.
+    #[serde(default)]
+    pub nonfinite_b: u64,
+    /// Metadata keys that differ in any way: added, removed or changed (the total).
     pub metadata_changed: u64,
+    /// Metadata keys only in B (part of `metadata_changed`).
+    #[serde(default)]
+    pub metadata_added: u64,
+    /// Metadata keys only in A (part of `metadata_changed`).
+    #[serde(default)]
+    pub metadata_removed: u64,
     /// Whether metadata was compared: only between files of the same format, whose metadata
-    /// speaks the same vocabulary.
+    /// speaks the same vocabulary, and not when [`crate::Config::ignore_metadata`] is set.
     pub metadata_compared: bool,
+    /// Whether metadata was left out on request ([`crate::Config::ignore_metadata`]).
+    #[serde(default)]
+    pub metadata_ignored: bool,
     /// Whether anything differs: a structural or dtype change, a tensor that is not
     /// identical, or a metadata change (what `--exit-code` reports).
     pub differs: bool,

@@ -32,10 +32,7 @@ mod tests {
     fn fields_are_quoted_only_when_needed() {
         let t = Table {
             columns: vec![Column::left("name"), Column::right("n")],
-            rows: vec![vec![
-                Cell::Code("a,\"b\"".into()),
-                Cell::Text(String::new()),
-            ]],
+            rows: vec![vec![Cell::code("a,\"b\""), Cell::plain("")]],
         };
         let mut out = Vec::new();
         super::render(&mut out, &t).unwrap();

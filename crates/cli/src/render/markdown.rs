@@ -1,13 +1,16 @@
-//! GitHub-flavoured Markdown rendering of a [`Document`]: `###` headings, bullet lists and
-//! pipe tables.
+//! GitHub-flavoured Markdown rendering of a [`Document`]: `###` headings, bullet lists, pipe
+//! tables (every column: Markdown is not fitted to a width) and notes in italics.
 
 use std::io::{self, Write};
 
-use super::{Align, Block, Cell, Document, Fact, Table};
+use super::{Align, Block, Document, Fact, Table};
 
-/// Writes `doc` as Markdown under a `##` heading with its title.
+/// Writes `doc` as Markdown under a `##` heading with its title (none when the title is
+/// empty, as for the one line of identical models).
 pub(crate) fn render(out: &mut dyn Write, doc: &Document) -> io::Result<()> {
-    writeln!(out, "## {}\n", doc.title)?;
+    if !doc.title.is_empty() {
+        writeln!(out, "## {}\n", doc.title)?;
+    }
     for section in &doc.sections {
         if let Some(h) = &section.heading {
             writeln!(out, "\n### {h}\n")?;
@@ -29,8 +32,7 @@ pub(crate) fn render(out: &mut dyn Write, doc: &Document) -> io::Result<()> {
                     }
                 }
                 Block::Table(t) => table(out, t)?,
-                // Notes have never been part of the Markdown output.
-                Block::Note(_) => {}
+                Block::Note(n) => writeln!(out, "\n_{}_", n.replace('_', "\\_"))?,
             }
         }
     }
@@ -65,9 +67,12 @@ fn table(out: &mut dyn Write, t: &Table) -> io::Result<()> {
     for r in &t.rows {
         let cells: Vec<String> = r
             .iter()
-            .map(|c| match c {
-                Cell::Text(s) => s.clone(),
-                Cell::Code(s) => format!("`{s}`"),
+            .map(|c| {
+                if c.code {
+                    format!("`{}`", c.text())
+                } else {
+                    c.text().to_string()
+                }
             })
             .collect();
         row(out, cells.iter().map(String::as_str))?;
@@ -80,7 +85,7 @@ mod tests {
     use super::super::testutil::sample;
 
     #[test]
-    fn lists_escaped_tables_and_no_notes() {
+    fn lists_escaped_tables_and_notes() {
         let mut out = Vec::new();
         super::render(&mut out, &sample()).unwrap();
         assert_eq!(
@@ -90,6 +95,7 @@ mod tests {
              |---|---:|\n\
              | `a\\|b` | 1 |\n\
              | `long name` | 100 |\n\
+             \n_(1 hidden)_\n\
              - k: v   l: w\n"
         );
     }

@@ -1,15 +1,23 @@
 //! The render model: a report or inspection becomes a [`Document`] of sections once
 //! ([`diff_document`], [`inspect_document`]), and each output format walks that document.
 //!
-//! Text ([`text`]) and Markdown ([`markdown`]) render the same sections; CSV ([`csv`]) writes
-//! one flat [`Table`] of raw numbers per tensor ([`diff_records`]); JSON serializes the engine's
-//! value types directly ([`json`]). Formatting numbers and wording belongs to the document
-//! builders in [`build`]; layout (alignment, escaping, list markers) belongs to the renderers.
+//! A [`view::View`] decides what a diff shows: which rows (changed tensors, or all), grouped
+//! how (`--by tensor|layer|module|dtype`, aggregated from the per-tensor sums), in which order
+//! and how many. Text ([`text`]) and Markdown ([`markdown`]) render the same sections; CSV
+//! ([`csv`]) writes one flat [`Table`] of raw numbers per row ([`diff_records`]); `--stat`
+//! ([`stat`]) draws one bar per row; HTML ([`html`]) is a self-contained page with a
+//! layer × module heatmap; JSON serializes the engine's value types directly ([`json`]).
+//! Formatting numbers and wording belongs to the document builders in [`build`]; layout
+//! (alignment, fitting to a width, colour, escaping, list markers) belongs to the renderers.
 
 mod build;
 pub(crate) mod csv;
+pub(crate) mod html;
 pub(crate) mod markdown;
+pub(crate) mod num;
+pub(crate) mod stat;
 pub(crate) mod text;
+pub(crate) mod view;
 
 use std::io::{self, Write};
 
@@ -18,7 +26,7 @@ pub(crate) use build::{diff_document, diff_records, inspect_document};
 /// A whole output: a title and its sections in order.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Document {
-    /// Markdown shows it as the top heading; the text rendering has none.
+    /// Markdown shows it as the top heading (none when empty); the text rendering has none.
     pub(crate) title: String,
     /// Sections in reading order.
     pub(crate) sections: Vec<Section>,
@@ -81,26 +89,48 @@ pub(crate) struct Table {
     pub(crate) rows: Vec<Vec<Cell>>,
 }
 
-/// A column header.
+/// A column header, with what a renderer of limited width may do to it.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Column {
     pub(crate) title: String,
     pub(crate) align: Align,
+    /// How long the column stays when the table is too wide: columns of lower `keep` are
+    /// dropped first; [`KEEP_ALWAYS`] is never dropped.
+    pub(crate) keep: u8,
+    /// Cells may be shortened in the middle with `…` (names) down to this many characters.
+    pub(crate) shrink_to: Option<usize>,
 }
+
+/// A column that is never dropped to fit a width.
+pub(crate) const KEEP_ALWAYS: u8 = u8::MAX;
 
 impl Column {
     pub(crate) fn left(title: &str) -> Column {
         Column {
             title: title.to_string(),
             align: Align::Left,
+            keep: KEEP_ALWAYS,
+            shrink_to: None,
         }
     }
 
     pub(crate) fn right(title: &str) -> Column {
         Column {
-            title: title.to_string(),
             align: Align::Right,
+            ..Column::left(title)
         }
+    }
+
+    /// Dropped before columns of higher `keep` when the table is too wide.
+    pub(crate) fn keep(mut self, keep: u8) -> Column {
+        self.keep = keep;
+        self
+    }
+
+    /// Names: shortened in the middle, down to `min` characters, when the table is too wide.
+    pub(crate) fn shrink(mut self, min: usize) -> Column {
+        self.shrink_to = Some(min);
+        self
     }
 }
 
@@ -112,20 +142,76 @@ pub(crate) enum Align {
     Right,
 }
 
-/// One table cell.
+/// One table cell: its text, whether it is a name from a model file, and its tone.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Cell {
-    /// Prose or a formatted number.
-    Text(String),
+pub(crate) struct Cell {
+    text: String,
     /// A name taken from a model file (tensor names): Markdown shows it as code.
-    Code(String),
+    pub(crate) code: bool,
+    /// How the text renderer colours it (when colour is on).
+    pub(crate) tone: Tone,
 }
 
 impl Cell {
+    /// Prose or a formatted number.
+    pub(crate) fn plain(s: impl Into<String>) -> Cell {
+        Cell {
+            text: s.into(),
+            code: false,
+            tone: Tone::Plain,
+        }
+    }
+
+    /// A name taken from a model file.
+    pub(crate) fn code(s: impl Into<String>) -> Cell {
+        Cell {
+            code: true,
+            ..Cell::plain(s)
+        }
+    }
+
+    /// The same cell in `tone`.
+    pub(crate) fn tone(mut self, tone: Tone) -> Cell {
+        self.tone = tone;
+        self
+    }
+
     /// The cell's content, without any markup.
     pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Severity colours: what a cell's value means to a reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Tone {
+    /// No colour.
+    #[default]
+    Plain,
+    /// Nothing to see (identical): dim.
+    Dim,
+    /// Something new (added): green.
+    New,
+    /// Small drift: yellow.
+    Warn,
+    /// Large change, removal: red.
+    Bad,
+    /// NaN/Inf: bold red.
+    Alert,
+}
+
+impl Tone {
+    /// The terminal style of the tone.
+    pub(crate) fn style(self) -> anstyle::Style {
+        use anstyle::{AnsiColor, Style};
+        let fg = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
         match self {
-            Cell::Text(s) | Cell::Code(s) => s,
+            Tone::Plain => Style::new(),
+            Tone::Dim => Style::new().dimmed(),
+            Tone::New => fg(AnsiColor::Green),
+            Tone::Warn => fg(AnsiColor::Yellow),
+            Tone::Bad => fg(AnsiColor::Red),
+            Tone::Alert => fg(AnsiColor::Red).bold(),
         }
     }
 }
@@ -164,8 +250,8 @@ pub(crate) mod testutil {
                         Block::Table(Table {
                             columns: vec![Column::left("Name"), Column::right("N|M")],
                             rows: vec![
-                                vec![Cell::Code("a|b".into()), Cell::Text("1".into())],
-                                vec![Cell::Code("long name".into()), Cell::Text("100".into())],
+                                vec![Cell::code("a|b"), Cell::plain("1")],
+                                vec![Cell::code("long name"), Cell::plain("100").tone(Tone::Bad)],
                             ],
                         }),
                         Block::Note("(1 hidden)".into()),
