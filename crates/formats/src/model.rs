@@ -339,6 +339,18 @@ impl Model {
             .fold(0u64, u64::saturating_add)
     }
 
+    /// Fails with [`Error::Changed`] if a file behind this model shrank while it was mapped.
+    ///
+    /// Reads past the new end of a truncated file return zeros instead of crashing the process
+    /// (see the crate docs), so a caller that computes from tensor bytes checks this after each
+    /// piece of work and before reporting anything. It costs one atomic load per mapped file.
+    pub fn check_unchanged(&self) -> Result<()> {
+        match self.storages.iter().find_map(Storage::changed) {
+            Some(path) => Err(Error::Changed { path: path.into() }),
+            None => Ok(()),
+        }
+    }
+
     /// The stored bytes of tensor `index`.
     ///
     /// # Panics
