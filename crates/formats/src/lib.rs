@@ -67,6 +67,7 @@ pub use error::{DecodeError, Error, Result};
 pub use model::{Format, MetaValue, Model, Property, PropertyKey, PropertyValue, TensorInfo};
 pub use options::OpenOptions;
 pub use quant::QuantType;
+pub use safetensors::{parse_shard_index, ShardIndex};
 pub use write::{SafeTensorsWriter, TensorSpec};
 
 use mmap::Storage;

@@ -231,7 +231,12 @@ impl TensorInfo {
 
     /// Number of elements (product of the shape; 1 for a scalar).
     pub fn elements(&self) -> u64 {
-        // Parsers reject shapes whose product overflows, so this cannot wrap.
+        // Parsers reject shapes whose product overflows in file order; a zero dimension makes
+        // any order's product zero, but the partial products before it may still overflow
+        // (GGUF `ne` [0, 2^32, 2^32] is [2^32, 2^32, 0] row-major), so it is tested first.
+        if self.shape.contains(&0) {
+            return 0;
+        }
         self.shape.iter().product()
     }
 

@@ -144,20 +144,81 @@ struct Index {
     weight_map: BTreeMap<String, String>,
 }
 
-/// Checks that `rel` is a plain relative path (no root, no `..`) and resolves inside `dir`.
-fn shard_path(index: &Path, dir: &Path, rel: &str) -> Result<PathBuf> {
-    let p = Path::new(rel);
-    let plain = !rel.is_empty()
-        && p.components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-    if !plain {
+/// A SafeTensors shard index (`*.safetensors.index.json`), parsed and checked without touching
+/// the filesystem: what [`parse_shard_index`] returns.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ShardIndex {
+    /// Tensor name → shard file, relative to the index's directory, in name order.
+    pub weight_map: BTreeMap<String, String>,
+    /// The shard files, sorted, each once.
+    pub shards: Vec<String>,
+    /// The index's `metadata` object, key by key.
+    pub metadata: Vec<(String, MetaValue)>,
+}
+
+/// Parses and validates a shard index from its bytes (`name` stands in for the path in
+/// messages): at most 64 MiB of JSON with a `weight_map` of tensor names to shard paths, each
+/// a plain relative path (no root, no `..`, ending in a file name). Opening the index by path
+/// ([`crate::open`]) does this first, then checks that every shard resolves inside the index's
+/// directory and holds the tensors listed for it.
+pub fn parse_shard_index(name: impl AsRef<Path>, bytes: &[u8]) -> Result<ShardIndex> {
+    let index = name.as_ref();
+    if bytes.len() as u64 > MAX_INDEX_BYTES {
         return Err(Error::malformed(
             index,
             FORMAT,
-            format!("shard path `{rel}` must be relative and stay inside the index's directory"),
+            format!(
+                "index is {} bytes, more than the {MAX_INDEX_BYTES} accepted",
+                bytes.len()
+            ),
         ));
     }
-    let full = dir.join(p);
+    let idx: Index = serde_json::from_slice(bytes)
+        .map_err(|e| Error::malformed(index, FORMAT, format!("shard index is not valid: {e}")))?;
+    let mut shards: Vec<String> = idx.weight_map.values().cloned().collect();
+    shards.sort();
+    shards.dedup();
+    for rel in &shards {
+        check_relative(index, rel)?;
+    }
+    let metadata = idx
+        .metadata
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, MetaValue::Json(v)))
+        .collect();
+    Ok(ShardIndex {
+        weight_map: idx.weight_map,
+        shards,
+        metadata,
+    })
+}
+
+/// Checks that `rel` is a plain relative path: no root, no `..`, and a file name at the end.
+fn check_relative(index: &Path, rel: &str) -> Result<()> {
+    let p = Path::new(rel);
+    let plain = !rel.is_empty()
+        && !rel.contains('\0')
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && matches!(p.components().next_back(), Some(Component::Normal(_)));
+    if plain {
+        Ok(())
+    } else {
+        Err(Error::malformed(
+            index,
+            FORMAT,
+            format!("shard path `{rel}` must be relative and stay inside the index's directory"),
+        ))
+    }
+}
+
+/// Resolves the plain relative shard path `rel` and checks it stays inside `dir` after
+/// following links.
+fn shard_path(index: &Path, dir: &Path, rel: &str) -> Result<PathBuf> {
+    check_relative(index, rel)?;
+    let full = dir.join(rel);
     let canon = full.canonicalize().map_err(|e| {
         Error::malformed(
             index,
@@ -189,20 +250,16 @@ pub(crate) fn open_index(index: &Path) -> Result<Model> {
         ));
     }
     let text = std::fs::read(index).map_err(|e| Error::io(index, e))?;
-    let idx: Index = serde_json::from_slice(&text)
-        .map_err(|e| Error::malformed(index, FORMAT, format!("shard index is not valid: {e}")))?;
+    let idx = parse_shard_index(index, &text)?;
     let dir = index
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
 
     // Shards in name order; each is mapped and validated once.
-    let mut shard_names: Vec<&String> = idx.weight_map.values().collect();
-    shard_names.sort();
-    shard_names.dedup();
-    let mut storages = Vec::with_capacity(shard_names.len());
+    let mut storages = Vec::with_capacity(idx.shards.len());
     let mut by_shard: HashMap<&str, HashMap<String, TensorInfo>> = HashMap::new();
-    for (si, rel) in shard_names.iter().enumerate() {
+    for (si, rel) in idx.shards.iter().enumerate() {
         let p = shard_path(index, dir, rel)?;
         let storage = Storage::map(&p)?;
         let (tensors, _, _) = parse(&p, storage.bytes(), si)?;
@@ -227,12 +284,7 @@ pub(crate) fn open_index(index: &Path) -> Result<Model> {
         tensors.push(t);
     }
     tensors.sort_by_key(|t| (t.storage, t.start));
-    let meta = idx
-        .metadata
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, MetaValue::Json(v)))
-        .collect();
+    let meta = idx.metadata;
     let mut unlisted: Vec<String> = by_shard.into_values().flat_map(|m| m.into_keys()).collect();
     unlisted.sort();
     let props = vec![Property::int(PropertyKey::ShardCount, storages.len())];
