@@ -2,6 +2,8 @@
 //!
 //! Kept dependency-free so it builds in seconds on a fresh machine.
 
+mod audit;
+mod fuzz;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +17,11 @@ commands:
   bench     run the criterion benchmarks (extra arguments go to criterion)
   fixtures  regenerate the committed test fixtures (needs python3; makes target/venv)
   models    fetch the real test models into target/test-models and derive their oracle files
-  release   build the release binary into target/dist";
+  release   build the release binary into target/dist
+  fuzz [--seconds N] [TARGET]
+            run the cargo-fuzz targets (default: every target, 60 s each) from their committed
+            seeds, with the stable toolchain (--sanitizer none); prints executions per target
+  audit     licence and duplicate-version check of the dependency graph (offline)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,6 +32,8 @@ fn main() -> ExitCode {
         Some("fixtures") => fixtures(),
         Some("models") => models(),
         Some("release") => release(),
+        Some("fuzz") => fuzz::run(&root(), &args[1..]).map(|_| ()),
+        Some("audit") => audit::run(&root()),
         _ => Err(USAGE.to_string()),
     };
     match result {

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 
-use ::safetensors::tensor::{Dtype, SafeTensors};
+use ::safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
 
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
@@ -54,8 +54,15 @@ type Parsed = (Vec<TensorInfo>, Option<HashMap<String, String>>, usize);
 
 /// Parses and validates one SafeTensors file held in `storages[storage]`.
 fn parse(path: &Path, bytes: &[u8], storage: usize) -> Result<Parsed> {
+    if let Some(name) = duplicate_name(bytes) {
+        return Err(Error::malformed(
+            path,
+            FORMAT,
+            format!("tensor name `{name}` appears twice in the header"),
+        ));
+    }
     let (n, md) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| Error::malformed(path, FORMAT, e.to_string()))?;
+        .map_err(|e| Error::malformed(path, FORMAT, explain(bytes, e)))?;
     let data_start = 8 + n;
     let mut tensors = Vec::new();
     for name in md.offset_keys() {
@@ -77,6 +84,156 @@ fn parse(path: &Path, bytes: &[u8], storage: usize) -> Result<Parsed> {
         ));
     }
     Ok((tensors, md.metadata().clone(), n))
+}
+
+/// The first name that appears twice among the header's top-level keys (JSON readers keep one
+/// of them silently, and which one differs between readers), if the header is a JSON object.
+fn duplicate_name(bytes: &[u8]) -> Option<String> {
+    use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct FirstDuplicate(Option<String>);
+    impl<'de> Deserialize<'de> for FirstDuplicate {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = FirstDuplicate;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> std::result::Result<FirstDuplicate, A::Error> {
+                    let mut seen = std::collections::HashSet::new();
+                    while let Some(k) = map.next_key::<String>()? {
+                        map.next_value::<IgnoredAny>()?;
+                        if !seen.insert(k.clone()) {
+                            return Ok(FirstDuplicate(Some(k)));
+                        }
+                    }
+                    Ok(FirstDuplicate(None))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let end = usize::try_from(n.checked_add(8)?).ok()?;
+    serde_json::from_slice::<FirstDuplicate>(bytes.get(8..end)?)
+        .ok()?
+        .0
+}
+
+/// A clearer message than the `safetensors` crate's for the errors a truncated or inconsistent
+/// file gives: what is short, by how much, and which tensor.
+fn explain(bytes: &[u8], e: SafeTensorError) -> String {
+    let len = bytes.len() as u64;
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let data = n.and_then(|n| n.checked_add(8)).filter(|&end| end <= len);
+    // The header's tensors as (start, end, name, dtype, shape), where it parses as JSON.
+    type Entry = (u64, u64, String, Option<Dtype>, Vec<u64>);
+    let entries = || -> Vec<Entry> {
+        let Some(end) = data else { return Vec::new() };
+        let Ok(serde_json::Value::Object(map)) =
+            serde_json::from_slice::<serde_json::Value>(&bytes[8..end as usize])
+        else {
+            return Vec::new();
+        };
+        let mut v: Vec<_> = map
+            .into_iter()
+            .filter(|(k, _)| k != "__metadata__")
+            .filter_map(|(k, t)| {
+                let off = t.get("data_offsets")?.as_array()?;
+                let (s, e) = (off.first()?.as_u64()?, off.get(1)?.as_u64()?);
+                let dtype = t
+                    .get("dtype")
+                    .and_then(|d| serde_json::from_value::<Dtype>(d.clone()).ok());
+                let shape = t
+                    .get("shape")?
+                    .as_array()?
+                    .iter()
+                    .map(|d| d.as_u64().unwrap_or(u64::MAX))
+                    .collect();
+                Some((s, e, k, dtype, shape))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    match e {
+        SafeTensorError::HeaderTooLarge => format!(
+            "header length {} is above the 100 MB the format allows",
+            n.unwrap_or_default()
+        ),
+        SafeTensorError::HeaderTooSmall => {
+            format!("file is truncated: {len} bytes, shorter than the 8-byte header length")
+        }
+        SafeTensorError::InvalidHeaderLength => match n {
+            Some(n) => format!(
+                "file is truncated: the header length says {n} bytes of JSON, but only {} follow",
+                len.saturating_sub(8)
+            ),
+            None => e.to_string(),
+        },
+        SafeTensorError::MetadataIncompleteBuffer => {
+            let need = entries().iter().map(|t| t.1).max().unwrap_or(0);
+            let have = data.map_or(0, |d| len - d);
+            if have < need {
+                format!(
+                    "file is truncated: the header's tensors need {need} bytes of data, the file holds {have}"
+                )
+            } else {
+                format!(
+                    "{} bytes after the last tensor's data are not covered by the header",
+                    have - need
+                )
+            }
+        }
+        SafeTensorError::InvalidOffset(ref name) => {
+            let list = entries();
+            let Some(i) = list.iter().position(|t| &t.2 == name) else {
+                return format!("{e} (data_offsets are not contiguous)");
+            };
+            let (s, end) = (list[i].0, list[i].1);
+            let prev = i.checked_sub(1).map(|p| (&list[p].2, list[p].1));
+            match prev {
+                _ if end < s => {
+                    format!("tensor `{name}` has data_offsets [{s}, {end}], which end before they start")
+                }
+                Some((p, pe)) if s < pe => format!(
+                    "tensor `{name}` (data_offsets [{s}, {end}]) overlaps tensor `{p}`, which ends at {pe}"
+                ),
+                Some((p, pe)) if s > pe => format!(
+                    "tensor `{name}` starts at {s}, leaving a gap of {} bytes after tensor `{p}`",
+                    s - pe
+                ),
+                None if s > 0 => format!(
+                    "the first tensor `{name}` starts at {s}, not 0, leaving a gap"
+                ),
+                _ => format!("{e} (data_offsets [{s}, {end}])"),
+            }
+        }
+        SafeTensorError::TensorInvalidInfo => {
+            let bad = entries().into_iter().find_map(|(s, end, name, dtype, shape)| {
+                let dtype = dtype?;
+                let need = shape
+                    .iter()
+                    .try_fold(1u64, |a, &d| a.checked_mul(d))
+                    .and_then(|n| n.checked_mul(dtype.bitsize() as u64))
+                    .map(|bits| bits.div_ceil(8));
+                (need != end.checked_sub(s)).then(|| {
+                    format!(
+                        "tensor `{name}` ({dtype:?}, shape {shape:?}) needs {} bytes, its data_offsets [{s}, {end}] hold {}",
+                        need.map_or_else(|| "an overflowing number of".into(), |n| n.to_string()),
+                        end.saturating_sub(s)
+                    )
+                })
+            });
+            bad.unwrap_or_else(|| e.to_string())
+        }
+        other => other.to_string(),
+    }
 }
 
 fn sorted_meta(m: Option<HashMap<String, String>>) -> Vec<(String, MetaValue)> {

@@ -150,7 +150,7 @@ impl Image<'_> {
                 "{what} ({len} bytes at offset {off}) is outside the {} bytes of {}",
                 self.len(),
                 if self.base == 0 {
-                    "the file"
+                    "the file (truncated file, or a corrupt offset)"
                 } else {
                     "the decompressed image"
                 }
@@ -313,7 +313,7 @@ pub(super) fn parse(
     let index_len = irange.len() as u64;
     if u64::from(tensor_count) > index_len / MIN_ENTRY_BYTES {
         return Err(mal(format!(
-            "header declares {tensor_count} tensors, but the {index_len}-byte index at offset {index_offset} holds at most {}",
+            "header declares {tensor_count} tensors, but the {index_len}-byte index at offset {index_offset} holds at most {} (truncated file, or a corrupt count)",
             index_len / MIN_ENTRY_BYTES
         )));
     }

@@ -97,7 +97,10 @@ pub(crate) fn decompress(codec: Codec, src: &[u8], declared: usize) -> Result<Ve
 /// Streams one Zstd frame into `out`, refusing output beyond its end and bytes after the frame.
 fn zstd_into(src: &[u8], out: &mut [u8]) -> Result<usize, String> {
     use zstd::stream::raw::{Decoder, Operation};
-    let err = |e: std::io::Error| format!("zstd frame is corrupt ({e})");
+    let declared = out.len();
+    let err = |e: std::io::Error| {
+        format!("zstd frame is corrupt or larger than the declared {declared} bytes ({e})")
+    };
     let mut dec = Decoder::new().map_err(err)?;
     let (mut read, mut written) = (0usize, 0usize);
     loop {

@@ -118,12 +118,28 @@ impl<'a> Reader<'a> {
         let n = self.count(what)?;
         if n > self.remaining() as u64 {
             return Err(format!(
-                "{what} at offset {at} has length {n}, only {} bytes left",
+                "{what} at offset {at} has length {n}, only {} bytes left (truncated file?)",
                 self.remaining()
             ));
         }
         let b = self.take(n as usize, what)?;
         Ok(String::from_utf8_lossy(b).into_owned())
+    }
+
+    /// A length-prefixed string that names something (a key, a tensor): invalid UTF-8 is an
+    /// error, since replacing it could make two different names equal.
+    pub(crate) fn name(&mut self, what: &str) -> Result<String, String> {
+        let at = self.pos;
+        let n = self.count(what)?;
+        if n > self.remaining() as u64 {
+            return Err(format!(
+                "{what} at offset {at} has length {n}, only {} bytes left (truncated file?)",
+                self.remaining()
+            ));
+        }
+        let b = self.take(n as usize, what)?;
+        String::from_utf8(b.to_vec())
+            .map_err(|_| format!("{what} at offset {at} is not valid UTF-8"))
     }
 
     /// Smallest encoded size of one value of type `ty` (for bounding counts).
