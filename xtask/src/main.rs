@@ -2,6 +2,8 @@
 //!
 //! Kept dependency-free so it builds in seconds on a fresh machine.
 
+#![forbid(unsafe_code)]
+
 mod audit;
 mod fuzz;
 mod tidy;

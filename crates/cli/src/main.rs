@@ -5,6 +5,8 @@
 //! that prints, picks exit codes (0 success, 1 differences with `--exit-code`, 2 error) or uses
 //! `anyhow`.
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod render;
 
