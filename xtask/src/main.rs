@@ -1,6 +1,7 @@
-//! Project automation: `cargo xtask ci | tidy | bench | fixtures | models | release`.
+//! Project automation: `cargo xtask ci | tidy | bench | fixtures | models | release | fuzz | audit`.
 //!
-//! Kept dependency-free so it builds in seconds on a fresh machine.
+//! Kept nearly dependency-free (only `serde_json`, for `cargo metadata`) so it builds in
+//! seconds on a fresh machine.
 
 #![forbid(unsafe_code)]
 
@@ -14,8 +15,10 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci        fmt --check, clippy -D warnings, tidy, all tests, then the engine tests once per forced ISA
-  tidy      check //! headers, SAFETY comments and no anyhow in library crates
+  ci        fmt --check, clippy -D warnings, tidy, audit, all tests (hostile corpus included), the
+            engine tests once per forced ISA, then 30 s of every fuzz target
+  tidy      check //! headers, attached SAFETY comments, forbid(unsafe_code) where no unsafe is
+            needed, and no anyhow in library crates
   bench     run the criterion benchmarks (extra arguments go to criterion)
   fixtures  regenerate the committed test fixtures (needs python3; makes target/venv)
   models    fetch the real test models into target/test-models and derive their oracle files
@@ -82,6 +85,8 @@ fn ci() -> Result<(), String> {
         "warnings",
     ]))?;
     tidy::check(&root()).map_err(|problems| problems.join("\n"))?;
+    audit::run(&root())?;
+    // The hostile-file corpus and the fuzz regressions are ordinary tests in here.
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     // The kernels' own tests already compare every available ISA with scalar; this reruns the
@@ -91,8 +96,18 @@ fn ci() -> Result<(), String> {
             .args(["test", "-p", "modeldiff", "--test", "oracle"])
             .env("MODELDIFF_FORCE_ISA", isa))?;
     }
+    // A short fuzz smoke of every target from its committed seeds (needs cargo-fuzz, which
+    // .ci/run installs).
+    fuzz::run(
+        &root(),
+        &["--seconds".to_string(), CI_FUZZ_SECONDS.to_string()],
+    )?;
     Ok(())
 }
+
+/// Seconds per fuzz target in `cargo xtask ci`: enough to replay the seeds and explore a little,
+/// two minutes in all.
+const CI_FUZZ_SECONDS: u64 = 30;
 
 fn bench(extra: &[String]) -> Result<(), String> {
     let mut cmd = cargo();

@@ -121,17 +121,12 @@ pub(crate) fn check(root: &Path) -> Result<(), Vec<String>> {
         }
     }
     for c in FORBID_UNSAFE {
-        let (dir, file) = (
-            root.join(c),
-            if *c == "crates/cli" {
-                "src/main.rs"
-            } else if *c == "xtask" {
-                "src/main.rs"
-            } else {
-                "src/lib.rs"
-            },
-        );
-        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        let file = if c.ends_with("cli") || *c == "xtask" {
+            "src/main.rs"
+        } else {
+            "src/lib.rs"
+        };
+        let text = std::fs::read_to_string(root.join(c).join(file)).unwrap_or_default();
         if !text.lines().any(|l| l.trim() == "#![forbid(unsafe_code)]") {
             problems.push(format!(
                 "{c}/{file}: crate needs no unsafe, so it must say `#![forbid(unsafe_code)]`"
@@ -157,7 +152,6 @@ pub(crate) fn check(root: &Path) -> Result<(), Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::unsafe_blocks_without_safety as check;
 
     fn lines(s: &str) -> Vec<&str> {
         s.lines().collect()
@@ -168,19 +162,22 @@ mod tests {
         let ub = super::UNSAFE_BLOCK;
         // Directly above, possibly several lines long, possibly with an attribute between.
         let ok = format!("// SAFETY: fine\n// more\n#[cfg(unix)]\nlet x = {ub} f() }};");
-        assert!(check(&lines(&ok)).is_empty());
+        assert!(super::unsafe_blocks_without_safety(&lines(&ok)).is_empty());
         // Above a statement that starts on an earlier line.
         let ok = format!("// SAFETY: fine\nlet x =\n    {ub} f() }};");
-        assert!(check(&lines(&ok)).is_empty());
+        assert!(super::unsafe_blocks_without_safety(&lines(&ok)).is_empty());
         // First line inside the block.
         let ok = format!("let x = {ub}\n    // SAFETY: fine\n    f()\n}};");
-        assert!(check(&lines(&ok)).is_empty());
+        assert!(super::unsafe_blocks_without_safety(&lines(&ok)).is_empty());
         // A comment further up, separated by code, does not count.
         let bad = format!("// SAFETY: about something else\nlet y = 1;\nlet x = {ub} f() }};");
-        assert_eq!(check(&lines(&bad)), vec![2]);
+        assert_eq!(super::unsafe_blocks_without_safety(&lines(&bad)), vec![2]);
         // Nor does a doc comment or no comment at all.
         let bad = format!("/// SAFETY: docs\nlet x = {ub} f() }};\n{ub} g() }}");
-        assert_eq!(check(&lines(&bad)), vec![1, 2]);
+        assert_eq!(
+            super::unsafe_blocks_without_safety(&lines(&bad)),
+            vec![1, 2]
+        );
     }
 
     #[test]
