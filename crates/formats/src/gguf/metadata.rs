@@ -13,9 +13,12 @@ use crate::model::MetaValue;
 /// Deepest array nesting accepted (ggml itself accepts none; gguf-py writes any depth).
 const MAX_ARRAY_DEPTH: usize = 16;
 
-/// Most array elements accepted over all metadata of one file (a large vocabulary has a few
-/// hundred thousand); bounds memory at roughly 40 bytes per element.
-pub(crate) const MAX_ARRAY_ELEMENTS: u64 = 1 << 24;
+/// Most array elements accepted over all metadata of one file: 4 Mi, several times the largest
+/// tokenizer we know (a 256 Ki vocabulary's tokens, scores and types plus its merges stay under
+/// 1 Mi). Each element costs a `MetaValue` (about 40 bytes, more once summarized), so this
+/// bounds what a metadata section can make us allocate: a 16 MiB file of one-byte elements
+/// took 1.1 GB under the earlier 16 Mi budget.
+pub(crate) const MAX_ARRAY_ELEMENTS: u64 = 1 << 22;
 
 /// A bounds-checked reader over the header bytes of one GGUF file.
 #[derive(Debug)]
