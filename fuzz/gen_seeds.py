@@ -101,6 +101,8 @@ def apr_seeds():
     yield "cookbook-zstd-signed", mf.cookbook(ct, compression=2, signed=True)
 
 
+# PAYLOAD READERS GO HERE: seeds for `delta_payload` (model.diff.v1 payloads) and
+# `peft_config` (adapter_config.json) once crates/delta reads them; see fuzz/Cargo.toml.
 TARGETS = {"safetensors": safetensors_seeds, "safetensors_index": index_seeds,
            "gguf": gguf_seeds, "apr": apr_seeds}
 

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Every fuzz target, in the order they run (`fuzz/Cargo.toml` lists the same).
+// PAYLOAD READERS GO HERE too: `delta_payload` and `peft_config` once `crates/delta` has
+// `Payload::from_bytes` and the PEFT config reader (see the note in fuzz/Cargo.toml).
 pub(crate) const FUZZ_TARGETS: [&str; 4] = ["safetensors", "safetensors_index", "gguf", "apr"];
 
 /// Seconds per target when `--seconds` is not given.
