@@ -1,5 +1,6 @@
 //! A mapped file truncated under an open [`Model`]: reads go on (on zeros) instead of killing the
-//! process with SIGBUS, and [`Model::check_unchanged`] reports the change.
+//! process with SIGBUS, and [`Model::check_unchanged`] reports the change. Faults outside our
+//! maps still kill the process as before (or reach Rust's stack-overflow handler).
 
 #![cfg(any(target_os = "linux", target_os = "android", target_os = "macos"))]
 
@@ -40,3 +41,64 @@ fn truncated_file_reads_as_changed_not_sigbus() {
         format!("{}: file changed while reading", file.path().display())
     );
 }
+
+/// Runs this test binary again with `MODELDIFF_FAULT_CHILD=<mode>`, filtered to `test`, and
+/// returns its status and stderr.
+#[cfg(unix)]
+fn run_child(test: &str, mode: &str) -> (std::process::ExitStatus, String) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("MODELDIFF_FAULT_CHILD", mode)
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Maps a file (installing the fault handler), then faults outside any map.
+fn fault_outside_our_maps(mode: &str) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"GGUF").unwrap();
+    let _ = open(file.path());
+    match mode {
+        "segv" => {
+            // SAFETY: deliberately invalid: this child process must die of the fault, as it
+            // would without our handler.
+            let byte = unsafe { std::ptr::read_volatile(std::ptr::dangling::<u8>()) };
+            println!("not reached: {byte}");
+        }
+        _ => {
+            #[allow(unconditional_recursion)]
+            fn deep(n: u64) -> u64 {
+                let pad = [n; 64];
+                std::hint::black_box(&pad);
+                deep(n + 1) + pad[3]
+            }
+            println!("not reached: {}", deep(0));
+        }
+    }
+}
+
+#[test]
+#[cfg(unix)]
+fn faults_outside_our_maps_keep_their_default_behaviour() {
+    use std::os::unix::process::ExitStatusExt;
+    if let Ok(mode) = std::env::var("MODELDIFF_FAULT_CHILD") {
+        fault_outside_our_maps(&mode);
+        return;
+    }
+    let name = "faults_outside_our_maps_keep_their_default_behaviour";
+    // A stray pointer: killed by SIGSEGV, exactly as without the handler.
+    let (status, stderr) = run_child(name, "segv");
+    assert_eq!(status.signal(), Some(SIGSEGV), "{status:?} {stderr}");
+    // A stack overflow still reaches Rust's own handler, which names it and aborts.
+    let (status, stderr) = run_child(name, "stack");
+    assert!(stderr.contains("has overflowed its stack"), "{stderr}");
+    assert_eq!(status.signal(), Some(SIGABRT), "{status:?}");
+}
+
+/// Signal numbers, the same on Linux and macOS.
+const SIGSEGV: i32 = 11;
+const SIGABRT: i32 = 6;
