@@ -1,7 +1,12 @@
-//! Project automation: `cargo xtask ci | tidy | bench | fixtures | models | protos | man | release`.
+//! Project automation: `cargo xtask ci | tidy | bench | fixtures | models | protos | man | release | fuzz | audit`.
 //!
-//! Kept dependency-free so it builds in seconds on a fresh machine.
+//! Kept nearly dependency-free (only `serde_json`, for `cargo metadata`) so it builds in
+//! seconds on a fresh machine.
 
+#![forbid(unsafe_code)]
+
+mod audit;
+mod fuzz;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -10,15 +15,21 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci        fmt --check, clippy -D warnings, tidy, all tests, then the engine and GGUF tests once per
-            ISA this CPU has (MODELDIFF_FORCE_ISA)
-  tidy      check //! headers, SAFETY comments and no anyhow in library crates
+  ci        fmt --check, clippy -D warnings, tidy, audit, all tests (hostile corpus included), docs
+            (-D warnings), examples, the engine and GGUF tests once per ISA this CPU has, then 30 s
+            of every fuzz target
+  tidy      check //! headers, attached SAFETY comments, forbid(unsafe_code) where no unsafe is
+            needed, and no anyhow in library crates
   bench     run the criterion benchmarks (extra arguments go to criterion)
   fixtures  regenerate the committed test fixtures (needs python3; makes target/venv)
   models    fetch the real test models into target/test-models and derive their oracle files
   protos    regenerate crates/formats/src/onnx/proto.rs from crates/formats/proto/onnx.proto
   man       write the man pages (target/man/modeldiff.1, one per subcommand) from the clap definitions
-  release   build the release binary into target/dist";
+  release   build the release binary into target/dist
+  fuzz [--seconds N] [TARGET]
+            run the cargo-fuzz targets (default: every target, 60 s each) from their committed
+            seeds, with the stable toolchain (--sanitizer none); prints executions per target
+  audit     licence and duplicate-version check of the dependency graph (offline)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +42,8 @@ fn main() -> ExitCode {
         Some("protos") => protos(),
         Some("man") => man(),
         Some("release") => release(),
+        Some("fuzz") => fuzz::run(&root(), &args[1..]).map(|_| ()),
+        Some("audit") => audit::run(&root()),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -77,6 +90,8 @@ fn ci() -> Result<(), String> {
         "warnings",
     ]))?;
     tidy::check(&root()).map_err(|problems| problems.join("\n"))?;
+    audit::run(&root())?;
+    // The hostile-file corpus and the fuzz regressions are ordinary tests in here.
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     // Public docs must build without warnings (broken links, private items).
@@ -119,6 +134,12 @@ fn ci() -> Result<(), String> {
                 .env("MODELDIFF_FORCE_ISA", &isa))?;
         }
     }
+    // A short fuzz smoke of every target from its committed seeds (needs cargo-fuzz, which
+    // .ci/run installs).
+    fuzz::run(
+        &root(),
+        &["--seconds".to_string(), CI_FUZZ_SECONDS.to_string()],
+    )?;
     Ok(())
 }
 
@@ -167,6 +188,9 @@ fn isas() -> Result<Vec<(String, bool)>, String> {
     }
     Ok(list)
 }
+/// Seconds per fuzz target in `cargo xtask ci`: enough to replay the seeds and explore a little,
+/// two minutes in all.
+const CI_FUZZ_SECONDS: u64 = 30;
 
 fn bench(extra: &[String]) -> Result<(), String> {
     let mut cmd = cargo();

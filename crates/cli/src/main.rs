@@ -5,6 +5,8 @@
 //! that prints, picks exit codes (0 success; 1 differences with `--exit-code`, or a failed
 //! `--fail-on` gate; 2 error) or uses `anyhow`. Every error is one line on stderr.
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod gate;
 mod progress;

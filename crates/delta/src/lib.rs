@@ -9,6 +9,7 @@
 //! assert_eq!(modeldiff_delta::SCHEMA, "model.diff.v1");
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 /// The schema identifier every payload carries.
 pub const SCHEMA: &str = "model.diff.v1";

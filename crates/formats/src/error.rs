@@ -59,6 +59,13 @@ pub enum Error {
         /// The value computed from the file's bytes.
         computed: u32,
     },
+    /// A mapped input file shrank (was truncated or replaced in place) while it was being read;
+    /// the bytes read after that are not the file's, so no result computed from them is given.
+    #[error("{}: file changed while reading", path.display())]
+    Changed {
+        /// The file that changed.
+        path: PathBuf,
+    },
     /// A tensor of an opened model cannot be decoded as asked.
     #[error("{}: tensor `{tensor}`: {source}", path.display())]
     Decode {

@@ -26,8 +26,19 @@
 //!
 //! # Design
 //!
-//! - Files are memory-mapped in one place (`mmap.rs`); nothing is read whole. The usual
-//!   mmap caveat applies: another process truncating an input while it is open can fault.
+//! - Files are memory-mapped in one place (`mmap.rs`); nothing is read whole.
+//! - A mapped file that another process truncates would kill us with `SIGBUS` on the next read
+//!   past its new end. On Linux and macOS a process-wide `SIGBUS`/`SIGSEGV` handler, installed
+//!   when the first file is mapped, looks the faulting address up in a lock-free table of our
+//!   maps; inside one, it maps an anonymous zero page over the faulting page and marks that map
+//!   changed, so the read completes on zeros; anywhere else it hands the signal to the previous
+//!   handler or the default action, so unrelated crashes are untouched. Why this and not
+//!   something else: reading files with `read` instead of mapping them would cost a copy of
+//!   every byte (and the zero-copy F32 path), and locking the file does not bind other
+//!   processes. The zeros are never reported: [`Model::check_unchanged`] turns the mark into
+//!   [`Error::Changed`] ("file changed while reading"), [`open`] checks it after parsing, and
+//!   the engine after every piece of work. Same-size rewrites in place raise no fault and are
+//!   not detected.
 //! - Validation happens before a [`Model`] exists: offsets, sizes and counts use checked
 //!   arithmetic, and every tensor's byte range is proven in bounds, so later accessors cannot fail.
 //! - APR payloads compressed with LZ4 or Zstd are decompressed once, into a buffer of exactly
@@ -70,6 +81,7 @@ pub use error::{DecodeError, Error, Result};
 pub use model::{Format, MetaValue, Model, Property, PropertyKey, PropertyValue, TensorInfo};
 pub use options::OpenOptions;
 pub use quant::QuantType;
+pub use safetensors::{parse_shard_index, ShardIndex};
 pub use write::{SafeTensorsWriter, TensorSpec};
 
 use mmap::Storage;
@@ -135,6 +147,9 @@ pub fn open(path: &Path) -> Result<Model> {
 }
 
 /// Opens a model with explicit options.
+///
+/// A file that shrinks while it is read (another process truncating it) gives
+/// [`Error::Changed`], here or later from [`Model::check_unchanged`], never a crash.
 pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Model> {
     if let Some(reference) = path.to_str().filter(|s| s.starts_with(hub::SCHEME)) {
         let r = hub::resolve(reference)?;
@@ -148,6 +163,10 @@ pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Model> {
             .push(Property::text(PropertyKey::Source, r.description));
         return Ok(model);
     }
+    mmap::watch_maps(|| open_unwatched(path, options))
+}
+
+fn open_unwatched(path: &Path, options: &OpenOptions) -> Result<Model> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         return safetensors::open_dir(path);

@@ -285,7 +285,12 @@ impl TensorInfo {
 
     /// Number of elements (product of the shape; 1 for a scalar).
     pub fn elements(&self) -> u64 {
-        // Parsers reject shapes whose product overflows, so this cannot wrap.
+        // Parsers reject shapes whose product overflows in file order; a zero dimension makes
+        // any order's product zero, but the partial products before it may still overflow
+        // (GGUF `ne` [0, 2^32, 2^32] is [2^32, 2^32, 0] row-major), so it is tested first.
+        if self.shape.contains(&0) {
+            return 0;
+        }
         self.shape.iter().product()
     }
 
@@ -391,6 +396,18 @@ impl Model {
             .iter()
             .map(|t| t.elements())
             .fold(0u64, u64::saturating_add)
+    }
+
+    /// Fails with [`Error::Changed`] if a file behind this model shrank while it was mapped.
+    ///
+    /// Reads past the new end of a truncated file return zeros instead of crashing the process
+    /// (see the crate docs), so a caller that computes from tensor bytes checks this after each
+    /// piece of work and before reporting anything. It costs one atomic load per mapped file.
+    pub fn check_unchanged(&self) -> Result<()> {
+        match self.storages.iter().find_map(Storage::changed) {
+            Some(path) => Err(Error::Changed { path: path.into() }),
+            None => Ok(()),
+        }
     }
 
     /// The stored bytes of tensor `index` (for a strided view, see [`TensorInfo::strides`], the

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 
-use ::safetensors::tensor::{Dtype, SafeTensors};
+use ::safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
 
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
@@ -84,8 +84,15 @@ fn truncation(bytes: &[u8]) -> Option<String> {
 
 /// Parses and validates one SafeTensors file held in `storages[storage]`.
 fn parse(path: &Path, bytes: &[u8], storage: usize) -> Result<Parsed> {
+    if let Some(name) = duplicate_name(bytes) {
+        return Err(Error::malformed(
+            path,
+            FORMAT,
+            format!("tensor name `{name}` appears twice in the header"),
+        ));
+    }
     let (n, md) = SafeTensors::read_metadata(bytes).map_err(|e| {
-        let detail = truncation(bytes).unwrap_or_else(|| e.to_string());
+        let detail = truncation(bytes).unwrap_or_else(|| explain(bytes, e));
         Error::malformed(path, FORMAT, detail)
     })?;
     let data_start = 8 + n;
@@ -109,6 +116,156 @@ fn parse(path: &Path, bytes: &[u8], storage: usize) -> Result<Parsed> {
         ));
     }
     Ok((tensors, md.metadata().clone(), n))
+}
+
+/// The first name that appears twice among the header's top-level keys (JSON readers keep one
+/// of them silently, and which one differs between readers), if the header is a JSON object.
+fn duplicate_name(bytes: &[u8]) -> Option<String> {
+    use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct FirstDuplicate(Option<String>);
+    impl<'de> Deserialize<'de> for FirstDuplicate {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = FirstDuplicate;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> std::result::Result<FirstDuplicate, A::Error> {
+                    let mut seen = std::collections::HashSet::new();
+                    while let Some(k) = map.next_key::<String>()? {
+                        map.next_value::<IgnoredAny>()?;
+                        if !seen.insert(k.clone()) {
+                            return Ok(FirstDuplicate(Some(k)));
+                        }
+                    }
+                    Ok(FirstDuplicate(None))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let end = usize::try_from(n.checked_add(8)?).ok()?;
+    serde_json::from_slice::<FirstDuplicate>(bytes.get(8..end)?)
+        .ok()?
+        .0
+}
+
+/// A clearer message than the `safetensors` crate's for the errors a truncated or inconsistent
+/// file gives: what is short, by how much, and which tensor.
+fn explain(bytes: &[u8], e: SafeTensorError) -> String {
+    let len = bytes.len() as u64;
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let data = n.and_then(|n| n.checked_add(8)).filter(|&end| end <= len);
+    // The header's tensors as (start, end, name, dtype, shape), where it parses as JSON.
+    type Entry = (u64, u64, String, Option<Dtype>, Vec<u64>);
+    let entries = || -> Vec<Entry> {
+        let Some(end) = data else { return Vec::new() };
+        let Ok(serde_json::Value::Object(map)) =
+            serde_json::from_slice::<serde_json::Value>(&bytes[8..end as usize])
+        else {
+            return Vec::new();
+        };
+        let mut v: Vec<_> = map
+            .into_iter()
+            .filter(|(k, _)| k != "__metadata__")
+            .filter_map(|(k, t)| {
+                let off = t.get("data_offsets")?.as_array()?;
+                let (s, e) = (off.first()?.as_u64()?, off.get(1)?.as_u64()?);
+                let dtype = t
+                    .get("dtype")
+                    .and_then(|d| serde_json::from_value::<Dtype>(d.clone()).ok());
+                let shape = t
+                    .get("shape")?
+                    .as_array()?
+                    .iter()
+                    .map(|d| d.as_u64().unwrap_or(u64::MAX))
+                    .collect();
+                Some((s, e, k, dtype, shape))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    match e {
+        SafeTensorError::HeaderTooLarge => format!(
+            "header length {} is above the 100 MB the format allows",
+            n.unwrap_or_default()
+        ),
+        SafeTensorError::HeaderTooSmall => {
+            format!("file is truncated: {len} bytes, shorter than the 8-byte header length")
+        }
+        SafeTensorError::InvalidHeaderLength => match n {
+            Some(n) => format!(
+                "file is truncated: the header length says {n} bytes of JSON, but only {} follow",
+                len.saturating_sub(8)
+            ),
+            None => e.to_string(),
+        },
+        SafeTensorError::MetadataIncompleteBuffer => {
+            let need = entries().iter().map(|t| t.1).max().unwrap_or(0);
+            let have = data.map_or(0, |d| len - d);
+            if have < need {
+                format!(
+                    "file is truncated: the header's tensors need {need} bytes of data, the file holds {have}"
+                )
+            } else {
+                format!(
+                    "{} bytes after the last tensor's data are not covered by the header",
+                    have - need
+                )
+            }
+        }
+        SafeTensorError::InvalidOffset(ref name) => {
+            let list = entries();
+            let Some(i) = list.iter().position(|t| &t.2 == name) else {
+                return format!("{e} (data_offsets are not contiguous)");
+            };
+            let (s, end) = (list[i].0, list[i].1);
+            let prev = i.checked_sub(1).map(|p| (&list[p].2, list[p].1));
+            match prev {
+                _ if end < s => {
+                    format!("tensor `{name}` has data_offsets [{s}, {end}], which end before they start")
+                }
+                Some((p, pe)) if s < pe => format!(
+                    "tensor `{name}` (data_offsets [{s}, {end}]) overlaps tensor `{p}`, which ends at {pe}"
+                ),
+                Some((p, pe)) if s > pe => format!(
+                    "tensor `{name}` starts at {s}, leaving a gap of {} bytes after tensor `{p}`",
+                    s - pe
+                ),
+                None if s > 0 => format!(
+                    "the first tensor `{name}` starts at {s}, not 0, leaving a gap"
+                ),
+                _ => format!("{e} (data_offsets [{s}, {end}])"),
+            }
+        }
+        SafeTensorError::TensorInvalidInfo => {
+            let bad = entries().into_iter().find_map(|(s, end, name, dtype, shape)| {
+                let dtype = dtype?;
+                let need = shape
+                    .iter()
+                    .try_fold(1u64, |a, &d| a.checked_mul(d))
+                    .and_then(|n| n.checked_mul(dtype.bitsize() as u64))
+                    .map(|bits| bits.div_ceil(8));
+                (need != end.checked_sub(s)).then(|| {
+                    format!(
+                        "tensor `{name}` ({dtype:?}, shape {shape:?}) needs {} bytes, its data_offsets [{s}, {end}] hold {}",
+                        need.map_or_else(|| "an overflowing number of".into(), |n| n.to_string()),
+                        end.saturating_sub(s)
+                    )
+                })
+            });
+            bad.unwrap_or_else(|| e.to_string())
+        }
+        other => other.to_string(),
+    }
 }
 
 fn sorted_meta(m: Option<HashMap<String, String>>) -> Vec<(String, MetaValue)> {
@@ -176,22 +333,82 @@ struct Index {
     weight_map: BTreeMap<String, String>,
 }
 
-/// Checks that `rel` is a plain relative path (no root, no `..`) and that `dir/rel` resolves
-/// inside `root` (the index's directory, or the model's folder of a Hugging Face cache, whose
-/// snapshot files link into `blobs/`).
-fn shard_path(index: &Path, dir: &Path, root: &Path, rel: &str) -> Result<PathBuf> {
-    let p = Path::new(rel);
-    let plain = !rel.is_empty()
-        && p.components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-    if !plain {
+/// A SafeTensors shard index (`*.safetensors.index.json`), parsed and checked without touching
+/// the filesystem: what [`parse_shard_index`] returns.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ShardIndex {
+    /// Tensor name → shard file, relative to the index's directory, in name order.
+    pub weight_map: BTreeMap<String, String>,
+    /// The shard files, sorted, each once.
+    pub shards: Vec<String>,
+    /// The index's `metadata` object, key by key.
+    pub metadata: Vec<(String, MetaValue)>,
+}
+
+/// Parses and validates a shard index from its bytes (`name` stands in for the path in
+/// messages): at most 64 MiB of JSON with a `weight_map` of tensor names to shard paths, each
+/// a plain relative path (no root, no `..`, ending in a file name). Opening the index by path
+/// ([`crate::open`]) does this first, then checks that every shard resolves inside the index's
+/// directory and holds the tensors listed for it.
+pub fn parse_shard_index(name: impl AsRef<Path>, bytes: &[u8]) -> Result<ShardIndex> {
+    let index = name.as_ref();
+    if bytes.len() as u64 > MAX_INDEX_BYTES {
         return Err(Error::malformed(
             index,
             FORMAT,
-            format!("shard path `{rel}` must be relative and stay inside the index's directory"),
+            format!(
+                "index is {} bytes, more than the {MAX_INDEX_BYTES} accepted",
+                bytes.len()
+            ),
         ));
     }
-    let full = dir.join(p);
+    let idx: Index = serde_json::from_slice(bytes)
+        .map_err(|e| Error::malformed(index, FORMAT, format!("shard index is not valid: {e}")))?;
+    let mut shards: Vec<String> = idx.weight_map.values().cloned().collect();
+    shards.sort();
+    shards.dedup();
+    for rel in &shards {
+        check_relative(index, rel)?;
+    }
+    let metadata = idx
+        .metadata
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, MetaValue::Json(v)))
+        .collect();
+    Ok(ShardIndex {
+        weight_map: idx.weight_map,
+        shards,
+        metadata,
+    })
+}
+
+/// Checks that `rel` is a plain relative path: no root, no `..`, and a file name at the end.
+fn check_relative(index: &Path, rel: &str) -> Result<()> {
+    let p = Path::new(rel);
+    let plain = !rel.is_empty()
+        && !rel.contains('\0')
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && matches!(p.components().next_back(), Some(Component::Normal(_)));
+    if plain {
+        Ok(())
+    } else {
+        Err(Error::malformed(
+            index,
+            FORMAT,
+            format!("shard path `{rel}` must be relative and stay inside the index's directory"),
+        ))
+    }
+}
+
+/// Resolves the plain relative shard path `rel` against `dir` and checks it stays inside
+/// `root` after following links (the index's directory, or the model's folder of a Hugging
+/// Face cache, whose snapshot files link into `blobs/`).
+fn shard_path(index: &Path, dir: &Path, root: &Path, rel: &str) -> Result<PathBuf> {
+    check_relative(index, rel)?;
+    let full = dir.join(rel);
     let canon = full.canonicalize().map_err(|e| {
         Error::malformed(
             index,
@@ -225,22 +442,18 @@ pub(crate) fn open_index(index: &Path, root: Option<&Path>) -> Result<Model> {
         ));
     }
     let text = std::fs::read(index).map_err(|e| Error::io(index, e))?;
-    let idx: Index = serde_json::from_slice(&text)
-        .map_err(|e| Error::malformed(index, FORMAT, format!("shard index is not valid: {e}")))?;
+    let idx = parse_shard_index(index, &text)?;
     let dir = index
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
 
     // Shards in name order; each is mapped and validated once.
-    let mut shard_names: Vec<&String> = idx.weight_map.values().collect();
-    shard_names.sort();
-    shard_names.dedup();
-    let mut storages = Vec::with_capacity(shard_names.len());
+    let mut storages = Vec::with_capacity(idx.shards.len());
     let mut by_shard: HashMap<&str, HashMap<String, TensorInfo>> = HashMap::new();
     let mut format = None;
     let mut shard_warnings: Vec<String> = Vec::new();
-    for (si, rel) in shard_names.iter().enumerate() {
+    for (si, rel) in idx.shards.iter().enumerate() {
         let p = shard_path(index, dir, root.unwrap_or(dir), rel)?;
         let shard = crate::open_shard(&p)?;
         if *format.get_or_insert(shard.format) != shard.format {
@@ -279,15 +492,10 @@ pub(crate) fn open_index(index: &Path, root: Option<&Path>) -> Result<Model> {
         tensors.push(t);
     }
     tensors.sort_by_key(|t| (t.storage, t.start));
-    let meta = idx
-        .metadata
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, MetaValue::Json(v)))
-        .collect();
+    let meta = idx.metadata;
     let mut unlisted: Vec<String> = by_shard.into_values().flat_map(|m| m.into_keys()).collect();
     unlisted.sort();
-    let props = vec![Property::int(PropertyKey::ShardCount, shard_names.len())];
+    let props = vec![Property::int(PropertyKey::ShardCount, idx.shards.len())];
     let mut model = Model::new(
         index.into(),
         format.unwrap_or(Format::SafeTensors),

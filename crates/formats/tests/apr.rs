@@ -257,6 +257,56 @@ fn lz4_flag_without_compression_is_read_with_a_warning() {
     assert!(model.warnings()[0].contains("stored uncompressed"));
 }
 
+/// apr-format 0.72.3 sets the Zstd flag on `APR\0` files (`set_header_flags`) and compresses
+/// with `zstd::encode_all`, whose frames omit the content size: such a file is read by
+/// streaming, bounded by the sizes its header and index declare.
+#[test]
+fn zstd_flag_from_apr_format_with_and_without_compression() {
+    use apr_format::v2::AprV2Flags;
+    let w = written();
+    let dir = tempfile::tempdir().unwrap();
+
+    // The flag as apr-format's writer leaves it: set, payload stored plainly.
+    let mut flagged = AprV2Writer::new(AprV2Metadata::new("test"));
+    flagged.add_f32_tensor("x", vec![4], &[1.0, 2.0, 3.0, 4.0]);
+    flagged.set_header_flags(AprV2Flags::from_bits(AprV2Flags::ZSTD_COMPRESSED));
+    let p = write(&dir, "flag.apr", &flagged.write().unwrap());
+    let model = open(&p).unwrap();
+    assert_eq!(decode_all(&model, "x"), [1.0, 2.0, 3.0, 4.0]);
+    assert!(model.warnings()[0].contains("zstd flag is set"));
+
+    // The payload compressed as apr-format compresses (`zstd::encode_all`, level 3).
+    let mut out = w.bytes[..64].to_vec();
+    out[6] |= 2;
+    set_header_crc(&mut out);
+    let mut body = w.bytes[64..w.bytes.len() - 4].to_vec();
+    let mut image = out.clone();
+    image.extend_from_slice(&body);
+    body.extend_from_slice(&crc32fast::hash(&image).to_le_bytes());
+    let frame = zstd::encode_all(&body[..], 3).unwrap();
+    assert!(matches!(
+        zstd::zstd_safe::get_frame_content_size(&frame),
+        Ok(None)
+    ));
+    out.extend_from_slice(&frame);
+    let p = write(&dir, "zstd-nosize.apr", &out);
+    let model = open(&p).unwrap();
+    check_written(&model, &w);
+    assert_eq!(prop(&model, "compression"), "zstd");
+    assert_eq!(prop(&model, "footer_crc32"), "ok");
+
+    // Without the footer the frame ends at the padded data end: still read.
+    let mut short = out[..64].to_vec();
+    short.extend_from_slice(&zstd::encode_all(&body[..body.len() - 4], 3).unwrap());
+    let p = write(&dir, "zstd-nosize-nofooter.apr", &short);
+    check_written(&open(&p).unwrap(), &w);
+
+    // Truncated frame: an error, not a short read.
+    let p = write(&dir, "zstd-nosize-cut.apr", &out[..out.len() - 10]);
+    let e = open(&p).unwrap_err().to_string();
+    assert!(e.contains("zstd"), "{e}");
+}
+
 fn set_header_crc(b: &mut [u8]) {
     let mut data = b[..40].to_vec();
     data.extend_from_slice(&b[44..64]);
@@ -705,10 +755,11 @@ fn hostile_aprender_files() {
     let mut zs = good[..64].to_vec();
     zs[6] |= 2;
     set_header_crc(&mut zs);
-    let mut raw = zstd::bulk::Compressor::new(3).unwrap();
-    raw.include_contentsize(false).unwrap();
-    zs.extend_from_slice(&raw.compress(&good[64..]).unwrap());
-    expect_err(&dir, "zstdnosize.apr", &zs, "does not declare");
+    // A frame without its content size that holds more than the header and index declare.
+    let mut body = good[64..].to_vec();
+    body.extend_from_slice(&vec![0u8; 1 << 20]);
+    zs.extend_from_slice(&zstd::encode_all(&body[..], 3).unwrap());
+    expect_err(&dir, "zstdnosizelong.apr", &zs, "more than the");
     // Hand-crafted frame header declaring 1 TiB (single-segment, 8-byte content size).
     let mut zs = good[..64].to_vec();
     zs[6] |= 2;

@@ -64,6 +64,7 @@
 //!   warning naming file, tensor and reason; the rest of the diff completes.
 //! - The engine knows nothing about terminals or exit codes: that is `modeldiff-cli`.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod consume;
 mod describe;

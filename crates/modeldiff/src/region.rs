@@ -33,6 +33,16 @@ impl Region {
                 run: 0,
             };
         }
+        if a.contains(&0) || b.contains(&0) {
+            // Nothing overlaps; the products below could overflow on the other dimensions.
+            return Region {
+                comparable: true,
+                outer: vec![],
+                stride_a: vec![],
+                stride_b: vec![],
+                run: 0,
+            };
+        }
         let rank = a.len();
         // Dimensions k+1.. are equal in both shapes; the run spans dimensions k.. .
         let mut k = rank;
@@ -125,6 +135,15 @@ mod tests {
         assert_eq!(all(&r), vec![(0, 0, 12)]);
         assert_eq!(Region::new(&[], &[]).total(), 1);
         assert_eq!(Region::new(&[0, 5], &[0, 5]).total(), 0);
+    }
+
+    #[test]
+    fn zero_dimensions_do_not_overflow_the_other_products() {
+        // Found by fuzzing: GGUF `ne` [0, 2^32, 2^32] is [2^32, 2^32, 0] row-major.
+        let big = 1u64 << 32;
+        assert_eq!(Region::new(&[big, big, 0], &[big, big, 0]).total(), 0);
+        assert_eq!(Region::new(&[0, big, big, 5], &[0, big, big, 6]).total(), 0);
+        assert!(all(&Region::new(&[big, 0], &[big, 3])).is_empty());
     }
 
     #[test]

@@ -71,6 +71,11 @@ impl<'m> PairStream<'m> {
     /// Calls `f` on each contiguous piece of compared elements `elems` (indices into the
     /// pair's region), in order. Pieces decode into this thread's buffers; a nested call on the
     /// same thread (from inside `f`) uses fresh buffers instead.
+    ///
+    /// After each piece both models are checked with
+    /// [`Model::check_unchanged`]: a file truncated while it is read stops the walk with
+    /// "file changed while reading" instead of handing out the zeros that stand in for its
+    /// lost pages.
     pub fn for_each_piece(
         &self,
         elems: Range<u64>,
@@ -86,6 +91,8 @@ impl<'m> PairStream<'m> {
                     bufs: &mut *bufs,
                 };
                 f(&mut piece)?;
+                self.a.check_unchanged()?;
+                self.b.check_unchanged()?;
             }
             Ok(())
         };
@@ -199,6 +206,9 @@ fn decode_f32<'a>(
 /// Runs `f` on every job of `plan`, in parallel on the current rayon pool; results come back
 /// in job order, so merging them in that order is deterministic whatever the thread count.
 /// The first error stops the run.
+///
+/// Each job's result is kept only if neither model changed while it ran
+/// ([`Model::check_unchanged`]), so jobs that read stored bytes without pieces are covered too.
 pub fn run_jobs<P, F>(a: &Model, b: &Model, plan: &Plan, f: F) -> Result<Vec<P>>
 where
     P: Send,
@@ -206,7 +216,12 @@ where
 {
     plan.jobs
         .par_iter()
-        .map(|job| f(&PairStream::new(a, b, &plan.pairs[job.pair]), job))
+        .map(|job| {
+            let partial = f(&PairStream::new(a, b, &plan.pairs[job.pair]), job);
+            a.check_unchanged()?;
+            b.check_unchanged()?;
+            partial
+        })
         .collect()
 }
 

@@ -19,8 +19,9 @@
 //! aprender's writer sets the LZ4 flag without compressing anything, and no aprender reader
 //! decompresses. When a compression flag is set and the byte after the header is not the start
 //! of the JSON metadata, we read everything after the header as one compressed blob (LZ4: a
-//! 4-byte little-endian size then one raw block; Zstd: one frame declaring its content size),
-//! and header offsets then address the image `header ++ decompressed`.
+//! 4-byte little-endian size then one raw block; Zstd: one frame, with its content size or, as
+//! apr-format's `zstd::encode_all` writes it, without, then bounded by the sizes the header and
+//! index declare), and header offsets then address the image `header ++ decompressed`.
 
 use std::ops::Range;
 use std::path::Path;
@@ -149,7 +150,7 @@ impl Image<'_> {
                 "{what} ({len} bytes at offset {off}) is outside the {} bytes of {}",
                 self.len(),
                 if self.base == 0 {
-                    "the file"
+                    "the file (truncated file, or a corrupt offset)"
                 } else {
                     "the decompressed image"
                 }
@@ -259,7 +260,13 @@ pub(super) fn parse(
         }
         Some(c) => {
             props.push(Property::text(PropertyKey::Compression, c.name()));
-            Some(decompress(&file[HEADER_BYTES..], c).map_err(mal)?)
+            let layout = Layout {
+                tensor_count,
+                metadata_end: metadata_offset.saturating_add(metadata_size),
+                index_offset,
+                data_offset,
+            };
+            Some(decompress(&file[HEADER_BYTES..], c, &layout).map_err(mal)?)
         }
     };
     let image = match &payload {
@@ -306,7 +313,7 @@ pub(super) fn parse(
     let index_len = irange.len() as u64;
     if u64::from(tensor_count) > index_len / MIN_ENTRY_BYTES {
         return Err(mal(format!(
-            "header declares {tensor_count} tensors, but the {index_len}-byte index at offset {index_offset} holds at most {}",
+            "header declares {tensor_count} tensors, but the {index_len}-byte index at offset {index_offset} holds at most {} (truncated file, or a corrupt count)",
             index_len / MIN_ENTRY_BYTES
         )));
     }
@@ -404,7 +411,16 @@ pub(super) fn parse(
     })
 }
 
-fn decompress(blob: &[u8], codec: Codec) -> Result<Vec<u8>, String> {
+/// The header fields that bound a compressed payload whose size is not declared.
+struct Layout {
+    tensor_count: u32,
+    /// Logical end of the JSON metadata.
+    metadata_end: u64,
+    index_offset: u64,
+    data_offset: u64,
+}
+
+fn decompress(blob: &[u8], codec: Codec, layout: &Layout) -> Result<Vec<u8>, String> {
     match codec {
         Codec::Lz4 => {
             let (size, block) = match blob {
@@ -414,16 +430,81 @@ fn decompress(blob: &[u8], codec: Codec) -> Result<Vec<u8>, String> {
             let n = compress::check_declared(codec, size.into(), block.len() as u64)?;
             compress::decompress(codec, block, n)
         }
-        Codec::Zstd => {
-            let size = match zstd::zstd_safe::get_frame_content_size(blob) {
-                Ok(Some(n)) => n,
-                Ok(None) => return Err("zstd frame does not declare its uncompressed size".into()),
-                Err(_) => return Err("payload after the header is not a zstd frame".into()),
-            };
-            let n = compress::check_declared(codec, size, blob.len() as u64)?;
-            compress::decompress(codec, blob, n)
+        Codec::Zstd => match zstd::zstd_safe::get_frame_content_size(blob) {
+            Ok(Some(size)) => {
+                let n = compress::check_declared(codec, size, blob.len() as u64)?;
+                compress::decompress(codec, blob, n)
+            }
+            Ok(None) => zstd_undeclared(blob, layout),
+            Err(_) => Err("payload after the header is not a zstd frame".into()),
+        },
+    }
+}
+
+/// Decodes a Zstd frame that does not declare its content size (apr-format's
+/// `zstd::encode_all` writes such frames) in two bounded stages: first the metadata and index,
+/// whose extent the header declares, then the tensor data up to the end the index declares
+/// (padded to 64 bytes, plus a 4-byte footer). Output past that end is an error, and every
+/// stage's size is checked against the cap and the codec's maximum expansion first.
+fn zstd_undeclared(blob: &[u8], layout: &Layout) -> Result<Vec<u8>, String> {
+    let codec = Codec::Zstd;
+    let base = HEADER_BYTES as u64;
+    let prefix_end = layout.metadata_end.max(layout.data_offset);
+    let prefix = compress::check_declared(codec, prefix_end - base, blob.len() as u64)?;
+    let mut stream = compress::ZstdStream::new(blob)?;
+    stream.fill_to(prefix)?;
+    let data_end = declared_data_end(stream.decoded(), layout);
+    let total = data_end
+        .checked_next_multiple_of(ALIGN)
+        .and_then(|e| e.checked_add(4))
+        .ok_or_else(|| "tensor data end overflows".to_string())?
+        .max(prefix_end);
+    let total = compress::check_declared(codec, total - base, blob.len() as u64)?;
+    stream.finish(total)
+}
+
+/// The logical end of the tensor data the index declares (the largest `data_offset + offset +
+/// size`), read leniently from the decoded index: a malformed entry ends the scan, and the full
+/// parse that follows reports it.
+fn declared_data_end(decoded: &[u8], layout: &Layout) -> u64 {
+    let base = HEADER_BYTES as u64;
+    let start = layout.index_offset.saturating_sub(base);
+    let end = if layout.data_offset > layout.index_offset {
+        layout.data_offset - base
+    } else {
+        decoded.len() as u64
+    };
+    let (start, end) = (
+        start.min(decoded.len() as u64),
+        end.min(decoded.len() as u64),
+    );
+    let mut c = Cursor::new(
+        &decoded[start as usize..end.max(start) as usize],
+        layout.index_offset,
+        "tensor index",
+    );
+    let mut data_end = layout.data_offset;
+    for _ in 0..layout.tensor_count {
+        let entry = (|| -> Result<u64, String> {
+            let name_len = c.u16("name length")?;
+            c.take(name_len.into(), "name")?;
+            c.u8("dtype")?;
+            let ndim = c.u8("ndim")?;
+            c.take(u64::from(ndim) * 8, "dims")?;
+            let offset = c.u64("offset")?;
+            let size = c.u64("size")?;
+            layout
+                .data_offset
+                .checked_add(offset)
+                .and_then(|e| e.checked_add(size))
+                .ok_or_else(|| "overflow".to_string())
+        })();
+        match entry {
+            Ok(e) => data_end = data_end.max(e),
+            Err(_) => break,
         }
     }
+    data_end
 }
 
 /// Finds and checks the optional CRC32 footer; `Err((stored, computed))` on a mismatch.

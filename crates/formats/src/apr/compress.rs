@@ -97,7 +97,10 @@ pub(crate) fn decompress(codec: Codec, src: &[u8], declared: usize) -> Result<Ve
 /// Streams one Zstd frame into `out`, refusing output beyond its end and bytes after the frame.
 fn zstd_into(src: &[u8], out: &mut [u8]) -> Result<usize, String> {
     use zstd::stream::raw::{Decoder, Operation};
-    let err = |e: std::io::Error| format!("zstd frame is corrupt ({e})");
+    let declared = out.len();
+    let err = |e: std::io::Error| {
+        format!("zstd frame is corrupt or larger than the declared {declared} bytes ({e})")
+    };
     let mut dec = Decoder::new().map_err(err)?;
     let (mut read, mut written) = (0usize, 0usize);
     loop {
@@ -132,6 +135,90 @@ fn zstd_into(src: &[u8], out: &mut [u8]) -> Result<usize, String> {
     }
 }
 
+/// A Zstd frame decoded incrementally, for frames that do not declare their content size
+/// (streaming writers such as `zstd::encode_all`, which apr-format uses, omit it).
+///
+/// The output grows only as the frame actually produces bytes, and never past the length a
+/// caller asks for ([`ZstdStream::fill_to`]), so a caller bounds the allocation by the sizes the
+/// file's own header and index declare, stage by stage.
+pub(crate) struct ZstdStream<'a> {
+    dec: zstd::stream::raw::Decoder<'static>,
+    src: &'a [u8],
+    read: usize,
+    out: Vec<u8>,
+    /// The frame has ended (every byte it holds is in `out`).
+    done: bool,
+}
+
+/// Output produced per decoder call while filling.
+const ZSTD_STEP_BYTES: usize = 1 << 16;
+
+impl<'a> ZstdStream<'a> {
+    pub(crate) fn new(src: &'a [u8]) -> Result<ZstdStream<'a>, String> {
+        let dec = zstd::stream::raw::Decoder::new()
+            .map_err(|e| format!("cannot start a zstd decoder ({e})"))?;
+        Ok(ZstdStream {
+            dec,
+            src,
+            read: 0,
+            out: Vec::new(),
+            done: false,
+        })
+    }
+
+    /// The bytes decoded so far.
+    pub(crate) fn decoded(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Decodes until at least `n` bytes are out or the frame ends, never producing more than
+    /// `n` bytes in total.
+    pub(crate) fn fill_to(&mut self, n: usize) -> Result<(), String> {
+        use zstd::stream::raw::Operation;
+        let mut step = [0u8; ZSTD_STEP_BYTES];
+        while !self.done && self.out.len() < n {
+            let want = (n - self.out.len()).min(ZSTD_STEP_BYTES);
+            let st = self
+                .dec
+                .run_on_buffers(&self.src[self.read..], &mut step[..want])
+                .map_err(|e| format!("zstd frame is corrupt ({e})"))?;
+            self.read += st.bytes_read;
+            self.out.extend_from_slice(&step[..st.bytes_written]);
+            if st.remaining == 0 {
+                self.done = true;
+            } else if st.bytes_read == 0 && st.bytes_written == 0 {
+                return Err(format!(
+                    "zstd frame is truncated after {} decompressed bytes",
+                    self.out.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes the rest of the frame, which must end within `limit` bytes of output (the size
+    /// the file declares), and returns the output.
+    pub(crate) fn finish(mut self, limit: usize) -> Result<Vec<u8>, String> {
+        self.fill_to(limit)?;
+        if !self.done {
+            // One more byte tells a frame that ends exactly at the limit from a longer one.
+            self.fill_to(limit.saturating_add(1))?;
+            if self.out.len() > limit {
+                return Err(format!(
+                    "zstd frame decompresses to more than the {limit} bytes the header and index declare"
+                ));
+            }
+        }
+        if self.read < self.src.len() {
+            return Err(format!(
+                "{} bytes follow the zstd frame",
+                self.src.len() - self.read
+            ));
+        }
+        Ok(self.out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +247,44 @@ mod tests {
             decompress(Codec::Zstd, &empty, 0).unwrap(),
             Vec::<u8>::new()
         );
+    }
+
+    #[test]
+    fn zstd_stream_without_content_size_is_bounded() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 13) as u8).collect();
+        let z = zstd::encode_all(&data[..], 3).unwrap();
+        assert!(matches!(
+            zstd::zstd_safe::get_frame_content_size(&z),
+            Ok(None)
+        ));
+        // Staged: a prefix first, then the rest.
+        let mut s = ZstdStream::new(&z).unwrap();
+        s.fill_to(1000).unwrap();
+        assert_eq!(s.decoded(), &data[..1000]);
+        assert_eq!(s.finish(data.len()).unwrap(), data);
+        // A limit below the frame's size is an error, and the output never passes it.
+        let e = ZstdStream::new(&z)
+            .unwrap()
+            .finish(data.len() - 1)
+            .unwrap_err();
+        assert!(e.contains("more than the"), "{e}");
+        // A larger limit is fine; trailing bytes and truncation are errors.
+        assert_eq!(
+            ZstdStream::new(&z)
+                .unwrap()
+                .finish(usize::MAX)
+                .unwrap()
+                .len(),
+            data.len()
+        );
+        let mut two = z.clone();
+        two.extend_from_slice(b"junk");
+        assert!(ZstdStream::new(&two).unwrap().finish(1 << 20).is_err());
+        assert!(ZstdStream::new(&z[..z.len() / 2])
+            .unwrap()
+            .finish(1 << 20)
+            .is_err());
+        assert!(ZstdStream::new(b"not zstd").unwrap().finish(10).is_err());
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub(super) fn parse(path: &Path, file: &[u8], h: &[u8; HEADER_BYTES]) -> Result<
     }
     if payload_offset < index_offset || payload_offset > file_len {
         return Err(mal(format!(
-            "payload offset {payload_offset} is not between the index offset {index_offset} and the end of the file ({file_len} bytes)"
+            "payload offset {payload_offset} is not between the index offset {index_offset} and the end of the file ({file_len} bytes; truncated file, or a corrupt offset)"
         )));
     }
 

@@ -158,7 +158,7 @@ fn header<'a>(path: &Path, file: &'a [u8]) -> Result<&'a [u8; HEADER_BYTES]> {
                 path,
                 FORMAT,
                 format!(
-                    "file is {} bytes, shorter than the {HEADER_BYTES}-byte header",
+                    "file is {} bytes, shorter than the {HEADER_BYTES}-byte header (truncated file)",
                     file.len()
                 ),
             )

@@ -13,9 +13,12 @@ use crate::model::MetaValue;
 /// Deepest array nesting accepted (ggml itself accepts none; gguf-py writes any depth).
 const MAX_ARRAY_DEPTH: usize = 16;
 
-/// Most array elements accepted over all metadata of one file (a large vocabulary has a few
-/// hundred thousand); bounds memory at roughly 40 bytes per element.
-pub(crate) const MAX_ARRAY_ELEMENTS: u64 = 1 << 24;
+/// Most array elements accepted over all metadata of one file: 4 Mi, several times the largest
+/// tokenizer we know (a 256 Ki vocabulary's tokens, scores and types plus its merges stay under
+/// 1 Mi). Each element costs a `MetaValue` (about 40 bytes, more once summarized), so this
+/// bounds what a metadata section can make us allocate: a 16 MiB file of one-byte elements
+/// took 1.1 GB under the earlier 16 Mi budget.
+pub(crate) const MAX_ARRAY_ELEMENTS: u64 = 1 << 22;
 
 /// A bounds-checked reader over the header bytes of one GGUF file.
 #[derive(Debug)]
@@ -118,12 +121,28 @@ impl<'a> Reader<'a> {
         let n = self.count(what)?;
         if n > self.remaining() as u64 {
             return Err(format!(
-                "{what} at offset {at} has length {n}, only {} bytes left",
+                "{what} at offset {at} has length {n}, only {} bytes left (truncated file?)",
                 self.remaining()
             ));
         }
         let b = self.take(n as usize, what)?;
         Ok(String::from_utf8_lossy(b).into_owned())
+    }
+
+    /// A length-prefixed string that names something (a key, a tensor): invalid UTF-8 is an
+    /// error, since replacing it could make two different names equal.
+    pub(crate) fn name(&mut self, what: &str) -> Result<String, String> {
+        let at = self.pos;
+        let n = self.count(what)?;
+        if n > self.remaining() as u64 {
+            return Err(format!(
+                "{what} at offset {at} has length {n}, only {} bytes left (truncated file?)",
+                self.remaining()
+            ));
+        }
+        let b = self.take(n as usize, what)?;
+        String::from_utf8(b.to_vec())
+            .map_err(|_| format!("{what} at offset {at} is not valid UTF-8"))
     }
 
     /// Smallest encoded size of one value of type `ty` (for bounding counts).

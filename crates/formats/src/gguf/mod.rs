@@ -305,7 +305,7 @@ fn check_shards(shards: &[Shard]) -> Result<()> {
 fn parse(bytes: &[u8]) -> std::result::Result<Parsed, String> {
     if bytes.len() < 8 {
         return Err(format!(
-            "file is {} bytes, too short for a header",
+            "file is {} bytes, too short for a header (truncated file)",
             bytes.len()
         ));
     }
@@ -333,12 +333,12 @@ fn parse(bytes: &[u8]) -> std::result::Result<Parsed, String> {
     let left = r.remaining() as u64;
     if n_kv > left / min_kv {
         return Err(format!(
-            "metadata count {n_kv} cannot fit in the {left} bytes after the header"
+            "metadata count {n_kv} cannot fit in the {left} bytes after the header (truncated file, or a corrupt count)"
         ));
     }
     if n_tensors > left / min_ti {
         return Err(format!(
-            "tensor count {n_tensors} cannot fit in the {left} bytes after the header"
+            "tensor count {n_tensors} cannot fit in the {left} bytes after the header (truncated file, or a corrupt count)"
         ));
     }
 
@@ -347,7 +347,7 @@ fn parse(bytes: &[u8]) -> std::result::Result<Parsed, String> {
     let mut alignment = DEFAULT_ALIGNMENT;
     for i in 0..n_kv {
         let at = r.pos();
-        let key = r.string(&format!("key {i}"))?;
+        let key = r.name(&format!("key {i}"))?;
         if !keys.insert(key.clone()) {
             return Err(format!("duplicate metadata key `{key}` (offset {at})"));
         }
@@ -383,7 +383,7 @@ fn parse(bytes: &[u8]) -> std::result::Result<Parsed, String> {
     let mut names = HashSet::with_capacity(n_tensors as usize);
     for i in 0..n_tensors {
         let at = r.pos();
-        let name = r.string(&format!("name of tensor {i}"))?;
+        let name = r.name(&format!("name of tensor {i}"))?;
         if !names.insert(name.clone()) {
             return Err(format!("duplicate tensor name `{name}` (offset {at})"));
         }
@@ -464,7 +464,7 @@ fn parse(bytes: &[u8]) -> std::result::Result<Parsed, String> {
         let start = data_offset.checked_add(t.offset).filter(|&s| s <= len);
         let Some(start) = start else {
             return Err(format!(
-                "tensor `{}` starts at data offset {} + {}, past the end of the {len}-byte file",
+                "tensor `{}` starts at data offset {} + {}, past the end of the {len}-byte file (truncated file, or a corrupt offset)",
                 t.name, data_offset, t.offset
             ));
         };
@@ -487,7 +487,7 @@ fn parse(bytes: &[u8]) -> std::result::Result<Parsed, String> {
             Some(end) if end <= len => {}
             _ => {
                 return Err(format!(
-                    "tensor `{}` needs {nbytes} bytes at offset {start}, file has {len}",
+                    "tensor `{}` needs {nbytes} bytes at offset {start}, file has {len} (truncated file?)",
                     t.name
                 ))
             }
