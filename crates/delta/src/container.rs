@@ -173,6 +173,7 @@ pub enum ManifestPart {
     /// An IA3 part.
     Ia3 {
         /// layer → matrix → tensor holding the vector.
+        #[serde(deserialize_with = "layer_keys")]
         scaling: BTreeMap<u32, BTreeMap<String, String>>,
     },
     /// A Full part.
@@ -188,6 +189,24 @@ pub enum ManifestPart {
         /// The steps.
         steps: Vec<ManifestTttStep>,
     },
+}
+
+/// Reads an object keyed by base-10 layer ids. (serde buffers internally tagged enums, and the
+/// buffered keys are strings, which `u32` keys would not accept.)
+fn layer_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<u32, BTreeMap<String, String>>, D::Error> {
+    let raw = BTreeMap::<String, BTreeMap<String, String>>::deserialize(d)?;
+    let mut out = BTreeMap::new();
+    for (k, v) in raw {
+        let layer = k
+            .parse::<u32>()
+            .ok()
+            .filter(|l| l.to_string() == k)
+            .ok_or_else(|| serde::de::Error::custom(format_args!("invalid layer id `{k}`")))?;
+        out.insert(layer, v);
+    }
+    Ok(out)
 }
 
 /// The container manifest: the payload JSON shape with tensor names in place of arrays.
