@@ -26,7 +26,7 @@
 //!   `<module path>.weight` (ΔW accumulated in f64, rounded once).
 //! - **IA3** (`ia3_l`): an `(out, 1)` vector scales rows, a `(1, in)` vector (modules in
 //!   `feedforward_modules`) scales columns; the payload keeps the vector and apply recovers the
-//!   axis from its length with [`ia3_axis`](crate::ia3_axis). A module without a layer segment is
+//!   axis from its length with [`ia3_axis`]. A module without a layer segment is
 //!   an error (a multiplicative update cannot be densified without the base).
 //! - **`modules_to_save`** (and biases trained with `bias: "all"|"lora_only"`): the adapter file
 //!   holds *replacement* tensors, not deltas, and a delta needs the base. They are returned

@@ -398,3 +398,11 @@ fn digest_mismatch_and_missing_digest_are_reported() {
         format!("payload digest mismatch: recorded {d}, computed {computed}")
     );
 }
+
+#[test]
+fn ia3_layer_keys_are_plain_base_10() {
+    for key in ["03", "+3", "-1", "3.0", "4294967296"] {
+        let json = format!(r#"{{"kind":"ia3","scaling":{{"{key}":{{"k":[1]}}}}}}"#);
+        assert!(Payload::from_json(json.as_bytes()).is_err(), "{key}");
+    }
+}
