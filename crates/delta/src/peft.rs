@@ -260,10 +260,29 @@ fn scaled(v: &[f32], scale: f64) -> Vec<f32> {
     v.iter().map(|&x| (f64::from(x) * scale) as f32).collect()
 }
 
+/// The largest update [`import`] densifies (2^30 elements, 4 GiB of f32: a 128k × 4096
+/// embedding fits); a hostile pair of thin factors could otherwise ask for far more.
+const MAX_DENSE_ELEMENTS: u64 = 1 << 30;
+
 /// b·a as a dense `out × in` matrix, accumulated in f64.
-fn densify(a: &LoraAdapter) -> Vec<f32> {
+fn densify(a: &LoraAdapter, module: &str) -> Result<Vec<f32>> {
     let (r, n, m) = (a.rank as usize, a.in_dim as usize, a.out_dim as usize);
-    let mut out = vec![0f32; m * n];
+    let count = u64::from(a.out_dim) * u64::from(a.in_dim);
+    if count > MAX_DENSE_ELEMENTS {
+        return Err(tensor_err(
+            module,
+            format!(
+                "densifying {}x{} exceeds {MAX_DENSE_ELEMENTS} elements",
+                a.out_dim, a.in_dim
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(m * n)
+        .map_err(|_| Error::OutOfRange {
+            what: format!("dense update of `{module}` ({m}x{n})"),
+        })?;
+    out.resize(m * n, 0f32);
     let mut row = vec![0f64; n];
     for i in 0..m {
         row.iter_mut().for_each(|x| *x = 0.0);
@@ -277,7 +296,7 @@ fn densify(a: &LoraAdapter) -> Vec<f32> {
             *o = *x as f32;
         }
     }
-    out
+    Ok(out)
 }
 
 /// One module's LoRA tensors as found in the file.
@@ -437,7 +456,7 @@ fn import_lora(cfg: &Config, pairs: BTreeMap<String, LoraPair>) -> Result<(Lora,
             }
             None => {
                 full.params
-                    .insert(format!("{module}.weight"), densify(&adapter));
+                    .insert(format!("{module}.weight"), densify(&adapter, &module)?);
             }
         }
     }
@@ -721,7 +740,10 @@ mod tests {
             a: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
             b: vec![1.0, 0.0, 0.5, -1.0],
         };
-        assert_eq!(densify(&a), vec![1.0, 2.0, 3.0, -3.5, -4.0, -4.5]);
+        assert_eq!(
+            densify(&a, "m").unwrap(),
+            vec![1.0, 2.0, 3.0, -3.5, -4.0, -4.5]
+        );
         assert_eq!(
             transpose_scaled(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3, 2.0),
             vec![2.0, 8.0, 4.0, 10.0, 6.0, 12.0]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use modeldiff_delta::peft::{self, ExportOptions};
 use modeldiff_delta::{ia3_axis, Axis, BaseTensors, LoraAdapter, ModelDiff, Payload};
-use safetensors::tensor::{Dtype, SafeTensors};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 fn fixture(dir: &str, file: &str) -> Vec<u8> {
     let path: PathBuf = [
@@ -299,6 +299,27 @@ fn unsupported_or_broken_adapters_are_errors() {
     .to_string();
     assert!(
         e.contains("peft_type IA3 but the file holds lora tensors"),
+        "{e}"
+    );
+    // Thin factors of a layerless module whose dense update would not fit are refused.
+    let n = 40_000usize;
+    let zeros = vec![0u8; n * 4];
+    let views = vec![
+        (
+            "base_model.model.lm_head.lora_A.weight",
+            TensorView::new(Dtype::F32, vec![1, n], &zeros).unwrap(),
+        ),
+        (
+            "base_model.model.lm_head.lora_B.weight",
+            TensorView::new(Dtype::F32, vec![n, 1], &zeros).unwrap(),
+        ),
+    ];
+    let file = safetensors::serialize(views, None).unwrap();
+    let e = peft::import(br#"{"peft_type":"LORA","r":1,"lora_alpha":1}"#, &file)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`lm_head`: densifying 40000x40000 exceeds"),
         "{e}"
     );
 }
