@@ -248,9 +248,10 @@ impl Manifest {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// The `__metadata__` map of a container with this manifest.
-    pub fn to_metadata(&self) -> HashMap<String, String> {
-        HashMap::from([(METADATA_KEY.to_owned(), self.to_json())])
+    /// The `__metadata__` map of a container with this manifest (the form
+    /// `modeldiff_formats::SafeTensorsWriter::create` takes).
+    pub fn to_metadata(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([(METADATA_KEY.to_owned(), self.to_json())])
     }
 
     /// Parses manifest JSON and checks its schema.
@@ -568,7 +569,8 @@ pub fn encode(payload: &Payload) -> Result<Vec<u8>> {
             TensorView::new(e.dtype.safetensors(), usize_shape(e)?, b)?,
         ));
     }
-    Ok(safetensors::serialize(views, Some(manifest.to_metadata()))?)
+    let metadata: HashMap<String, String> = manifest.to_metadata().into_iter().collect();
+    Ok(safetensors::serialize(views, Some(metadata))?)
 }
 
 /// True when `bytes` start like a SafeTensors file: an 8-byte little-endian header length that

@@ -365,7 +365,8 @@ fn a_streaming_writer_reproduces_encode_and_digest() {
         .iter()
         .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
         .collect();
-    let written = safetensors::serialize(views, Some(manifest.to_metadata())).unwrap();
+    let written =
+        safetensors::serialize(views, Some(manifest.to_metadata().into_iter().collect())).unwrap();
 
     let mut full = Full::default();
     for (name, v) in &params {

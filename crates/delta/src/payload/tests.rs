@@ -406,3 +406,35 @@ fn ia3_layer_keys_are_plain_base_10() {
         assert!(Payload::from_json(json.as_bytes()).is_err(), "{key}");
     }
 }
+
+#[test]
+fn serde_json_writes_f32_in_shortest_round_trip_form() {
+    // Random bit patterns (finite ones) and every power of two down to the smallest subnormal:
+    // the JSON text reads back as the same bits and is no longer than Rust's shortest form.
+    let mut x = 0x9E37_79B9u32;
+    let randoms = (0..200_000).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        f32::from_bits(x)
+    });
+    let powers = (0..277).map(|e| 2f32.powi(127 - e));
+    for v in randoms.chain(powers).filter(|v| v.is_finite()) {
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(
+            text.parse::<f32>().unwrap().to_bits(),
+            v.to_bits(),
+            "{text}"
+        );
+        let digits = |s: &str| {
+            let mantissa = s.split(['e', 'E']).next().unwrap_or("");
+            let d: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+            d.trim_start_matches('0').trim_end_matches('0').len()
+        };
+        let shortest = format!("{v:e}");
+        assert!(
+            digits(&text) <= digits(&shortest).max(1),
+            "{text} vs {shortest}"
+        );
+    }
+}
