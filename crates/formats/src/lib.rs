@@ -56,7 +56,7 @@ pub use error::{DecodeError, Error, Result};
 pub use model::{Format, MetaValue, Model, Property, PropertyKey, PropertyValue, TensorInfo};
 pub use options::OpenOptions;
 pub use quant::QuantType;
-pub use write::{SafeTensorsWriter, TensorSpec};
+pub use write::{write_atomic, SafeTensorsWriter, TensorSpec};
 
 use mmap::Storage;
 
