@@ -368,7 +368,10 @@ fn apr_q8_tensors_differing_only_at_the_end_are_not_identical() {
 /// else instead of aborting.
 #[test]
 fn undecodable_tensors_are_warnings_not_errors() {
-    let (le, be) = (fixtures("gguf/types-le.gguf"), fixtures("gguf/types-be.gguf"));
+    let (le, be) = (
+        fixtures("gguf/types-le.gguf"),
+        fixtures("gguf/types-be.gguf"),
+    );
     let r = json_diff(&le, &be, &[]);
     let warnings: Vec<&str> = r["b"]["warnings"]
         .as_array()
@@ -389,12 +392,19 @@ fn undecodable_tensors_are_warnings_not_errors() {
             .iter()
             .find(|w| w.contains(&format!("tensor `{name}`")))
             .unwrap_or_else(|| panic!("no warning for {name}: {warnings:?}"));
-        assert!(w.starts_with("not compared: ") && w.contains("types-be.gguf"), "{w}");
+        assert!(
+            w.starts_with("not compared: ") && w.contains("types-be.gguf"),
+            "{w}"
+        );
         assert!(w.contains("big-endian"), "{w}");
     }
     assert_eq!(warnings.len(), skipped.len());
     let q5 = skipped.iter().any(|t| t["name"] == "t.q5_0");
     assert!(q5, "Q5_0 has no big-endian layout");
     assert_eq!(r["summary"]["unchanged"].as_u64().unwrap(), 12);
-    assert_eq!(r["summary"]["compared"].as_u64().unwrap(), 10, "all but Q5_0 and I32");
+    assert_eq!(
+        r["summary"]["compared"].as_u64().unwrap(),
+        10,
+        "all but Q5_0 and I32"
+    );
 }
