@@ -38,6 +38,17 @@ pub enum Error {
         /// The underlying error.
         detail: String,
     },
+    /// A low-rank decomposition ([`crate::lowrank`]) was given a bad matrix or options, or
+    /// its SVD did not converge.
+    #[error("low-rank decomposition of a {rows}×{cols} matrix: {detail}")]
+    LowRank {
+        /// Rows of the matrix.
+        rows: usize,
+        /// Columns of the matrix.
+        cols: usize,
+        /// What went wrong, naming the value or option.
+        detail: String,
+    },
 }
 
 /// Result alias for the engine.

@@ -70,6 +70,7 @@ mod describe;
 mod engine;
 mod error;
 pub mod inspect;
+pub mod lowrank;
 pub mod matching;
 pub mod metadata;
 pub mod plan;
