@@ -6,6 +6,7 @@
 //! `anyhow`.
 
 mod args;
+mod delta_cmd;
 mod render;
 
 use std::io::{self, Write};
@@ -46,6 +47,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Diff(args) => diff(args),
         Command::Inspect(args) => inspect(args),
+        Command::Delta(args) => delta_cmd::run(args),
+        Command::Digest(args) => delta_cmd::digest(args),
     }
 }
 

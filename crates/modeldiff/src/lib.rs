@@ -73,6 +73,7 @@ pub mod inspect;
 pub mod lowrank;
 pub mod matching;
 pub mod metadata;
+pub mod payloads;
 pub mod plan;
 mod region;
 pub mod report;

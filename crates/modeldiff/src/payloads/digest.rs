@@ -77,7 +77,15 @@ mod tests {
         assert_ne!(d, model_digest(&other).unwrap());
         assert_ne!(d, model_digest(&renamed).unwrap());
         let as_i32 = model_typed(&[
-            ("x", "I32", &[2], 1f32.to_le_bytes().into_iter().chain(2f32.to_le_bytes()).collect()),
+            (
+                "x",
+                "I32",
+                &[2],
+                1f32.to_le_bytes()
+                    .into_iter()
+                    .chain(2f32.to_le_bytes())
+                    .collect(),
+            ),
             ("y", "F32", &[1], 3f32.to_le_bytes().to_vec()),
         ]);
         assert_ne!(d, model_digest(&as_i32).unwrap(), "dtype is covered");
