@@ -124,6 +124,10 @@ struct VerifyArgs {
     /// The model the payload should reproduce.
     #[arg(long)]
     target: Option<PathBuf>,
+    /// With --target: fail when a tensor's relative L2 distance to the target exceeds this
+    /// (for approximate payloads such as LoRA).
+    #[arg(long, requires = "target")]
+    max_rel_l2: Option<f64>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     format: ReportFormat,
@@ -366,7 +370,7 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|t| open(t, "target model"))
         .transpose()?;
-    let r = payloads::verify(&base, &payload, target.as_ref())?;
+    let r = payloads::verify(&base, &payload, target.as_ref(), a.max_rel_l2)?;
     match a.format {
         ReportFormat::Json => stdout_json(&serde_json::to_value(&r)?)?,
         ReportFormat::Table => {
