@@ -8,6 +8,9 @@
 #[allow(dead_code)]
 #[path = "../src/args.rs"]
 mod args;
+#[allow(dead_code)]
+#[path = "../src/delta_cmd.rs"]
+mod delta_cmd;
 
 use std::path::PathBuf;
 

@@ -91,6 +91,10 @@ pub(crate) enum Command {
     /// Describe one model: format facts, metadata (long arrays summarized) and a tensor table
     /// (name, dtype, shape, bytes, offset), for every supported format.
     Inspect(InspectArgs),
+    /// Payloads (`model.diff.v1`): extract, apply, verify, show, collapse, PEFT import/export.
+    Delta(crate::delta_cmd::DeltaArgs),
+    /// Print the model digest of each file (BLAKE3 over its tensors; any readable format).
+    Digest(crate::delta_cmd::DigestArgs),
     /// Print a shell completion script (for example `modeldiff completions bash >
     /// /etc/bash_completion.d/modeldiff`).
     Completions(CompletionsArgs),

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod delta_cmd;
 mod gate;
 mod progress;
 mod render;
@@ -102,6 +103,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clap_complete::generate(args.shell, &mut cmd, "modeldiff", &mut io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Delta(args) => delta_cmd::run(args),
+        Command::Digest(args) => delta_cmd::digest(args),
     }
 }
 

@@ -82,7 +82,7 @@ pub use model::{Format, MetaValue, Model, Property, PropertyKey, PropertyValue, 
 pub use options::OpenOptions;
 pub use quant::QuantType;
 pub use safetensors::{parse_shard_index, ShardIndex};
-pub use write::{SafeTensorsWriter, TensorSpec};
+pub use write::{write_atomic, SafeTensorsWriter, TensorSpec};
 
 use mmap::Storage;
 

@@ -99,6 +99,34 @@ impl TensorSpec {
     }
 }
 
+/// Writes `bytes` to `path` atomically, with the same guarantees as [`SafeTensorsWriter`]: a
+/// temporary file in the target's directory, fsynced and renamed over the target (and the
+/// directory fsynced), removed on any error; a target that is the same file as one of
+/// `protect` is refused before anything is written. For small outputs (JSON payloads, configs,
+/// reports) held in memory.
+///
+/// # Errors
+/// [`Error::OverwriteInput`], [`Error::Write`] (the path is a directory), [`Error::Io`].
+pub fn write_atomic(path: &Path, bytes: &[u8], protect: &[&Path]) -> Result<()> {
+    let (dir, name) = split_target(path)?;
+    let protect: Vec<PathBuf> = protect.iter().map(|p| p.to_path_buf()).collect();
+    check_not_input(path, &protect)?;
+    let mut builder = tempfile::Builder::new();
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    builder.prefix(&prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut file = builder.tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+    file.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    file.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    check_not_input(path, &protect)?;
+    file.persist(path).map_err(|e| Error::io(path, e.error))?;
+    sync_dir(path)
+}
+
 /// A declared tensor with its byte size.
 #[derive(Debug)]
 struct Planned {

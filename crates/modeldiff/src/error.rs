@@ -10,12 +10,43 @@ pub enum Error {
     /// The kernel implementation asked for (`MODELDIFF_FORCE_ISA`, `Isa::force`) cannot run.
     #[error(transparent)]
     Isa(#[from] modeldiff_kernels::IsaError),
+    /// A payload is invalid, or does not fit the model it is used with.
+    #[error(transparent)]
+    Payload(#[from] modeldiff_delta::Error),
+    /// The base model is not the one the payload was extracted from.
+    #[error("{}: base model digest {actual} differs from the payload's base {expected}; use --force to apply anyway", path.display())]
+    BaseMismatch {
+        /// The base model.
+        path: std::path::PathBuf,
+        /// The digest the payload records.
+        expected: String,
+        /// The base's digest.
+        actual: String,
+    },
+    /// A delta operation cannot be carried out on these models (a tensor it cannot express or
+    /// apply), with the tensor named.
+    #[error("{detail}")]
+    Delta {
+        /// What is wrong, naming the file and tensor.
+        detail: String,
+    },
     /// The worker thread pool could not be created.
     #[error("cannot start {threads} worker threads: {detail}")]
     Threads {
         /// Requested thread count.
         threads: usize,
         /// The underlying error.
+        detail: String,
+    },
+    /// A low-rank decomposition ([`crate::lowrank`]) was given a bad matrix or options, or
+    /// its SVD did not converge.
+    #[error("low-rank decomposition of a {rows}×{cols} matrix: {detail}")]
+    LowRank {
+        /// Rows of the matrix.
+        rows: usize,
+        /// Columns of the matrix.
+        cols: usize,
+        /// What went wrong, naming the value or option.
         detail: String,
     },
 }
