@@ -101,10 +101,59 @@ def apr_seeds():
     yield "cookbook-zstd-signed", mf.cookbook(ct, compression=2, signed=True)
 
 
-# PAYLOAD READERS GO HERE: seeds for `delta_payload` (model.diff.v1 payloads) and
-# `peft_config` (adapter_config.json) once crates/delta reads them; see fuzz/Cargo.toml.
+def st_file(tensors, metadata=None):
+    """A SafeTensors file of (name, dtype, shape, raw bytes), in order."""
+    header, data = {}, b""
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, dtype, shape, raw in tensors:
+        header[name] = {"dtype": dtype, "shape": shape,
+                        "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def payload_seeds():
+    lora = {"kind": "lora", "adapters": [{"layer_id": 1, "matrix": "q_proj", "rank": 2,
+            "in_dim": 3, "out_dim": 2, "a": vals(6), "b": vals(4)}]}
+    ia3 = {"kind": "ia3", "scaling": {"0": {"k_proj": vals(4), "down_proj": vals(3)}}}
+    full = {"kind": "full", "params": {"w": vals(5)},
+            "exact": {"w": {"dtype": "BF16", "index": [1, 3], "bits": [16256, 65535]}}}
+    ttt = {"kind": "in-place-ttt", "steps": [{"step_id": 2, "deltas": {"w": vals(3)}},
+                                             {"step_id": 0, "deltas": {"w": vals(3)}}]}
+    for name, part in [("lora", lora), ("ia3", ia3), ("full", full), ("ttt", ttt)]:
+        yield f"{name}.json", json.dumps(part).encode()
+    yield "payload.json", json.dumps({"schema": "model.diff.v1",
+                                      "parts": [lora, full, ttt]}).encode()
+    manifest = {"schema": "model.diff.v1", "parts": [
+        {"kind": "lora", "adapters": [{"layer_id": 1, "matrix": "q_proj", "rank": 2, "in_dim": 3,
+                                       "out_dim": 2, "a": "p0.lora.1.q_proj.a",
+                                       "b": "p0.lora.1.q_proj.b"}]},
+        {"kind": "full", "params": {"w": "p1.full.w"}}]}
+    yield "container.safetensors", st_file(
+        [("p0.lora.1.q_proj.a", "F32", [2, 3], mf.f32s(vals(6))),
+         ("p0.lora.1.q_proj.b", "F32", [2, 2], mf.f32s(vals(4))),
+         ("p1.full.w", "F32", [5], mf.f32s(vals(5)))],
+        {"model.diff.v1": json.dumps(manifest)})
+
+
+def peft_seeds():
+    base = os.path.join(ROOT, "tests", "fixtures", "peft")
+    for d in sorted(os.listdir(base)):
+        cfg_path = os.path.join(base, d, "adapter_config.json")
+        if not os.path.exists(cfg_path):
+            continue
+        cfg = open(cfg_path, "rb").read()
+        weights = open(os.path.join(base, d, "adapter_model.safetensors"), "rb").read()
+        if len(cfg) < 65536 and len(weights) < 65536:
+            yield d, struct.pack("<H", len(cfg)) + cfg + weights
+
+
 TARGETS = {"safetensors": safetensors_seeds, "safetensors_index": index_seeds,
-           "gguf": gguf_seeds, "apr": apr_seeds}
+           "gguf": gguf_seeds, "apr": apr_seeds, "delta_payload": payload_seeds,
+           "peft": peft_seeds}
 
 
 def main():

@@ -5,9 +5,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Every fuzz target, in the order they run (`fuzz/Cargo.toml` lists the same).
-// PAYLOAD READERS GO HERE too: `delta_payload` and `peft_config` once `crates/delta` has
-// `Payload::from_bytes` and the PEFT config reader (see the note in fuzz/Cargo.toml).
-pub(crate) const FUZZ_TARGETS: [&str; 4] = ["safetensors", "safetensors_index", "gguf", "apr"];
+pub(crate) const FUZZ_TARGETS: [&str; 6] = [
+    "safetensors",
+    "safetensors_index",
+    "gguf",
+    "apr",
+    "delta_payload",
+    "peft",
+];
 
 /// Seconds per target when `--seconds` is not given.
 const DEFAULT_SECONDS: u64 = 60;
