@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use modeldiff_delta::{
-    apply_full_chunk, ia3_axis, round_to, Axis, ExactFixups, FloatDType, ModelDiff, Payload,
+    apply_full_chunk, ia3_axis, Axis, ExactFixups, FloatDType, ModelDiff, Payload,
 };
 use modeldiff_formats::{ByteOrder, DType, Model, SafeTensorsWriter, TensorSpec};
 use rayon::prelude::*;
@@ -53,6 +53,9 @@ pub struct ApplyReport {
     /// Things the user should know (quantized tensors written as F32, a forced base).
     pub warnings: Vec<String>,
 }
+
+/// Elements per parallel job when a tensor is decoded, updated and rounded.
+const CHUNK: usize = 1 << 16;
 
 /// One update of one tensor, in payload order.
 enum Update<'p> {
@@ -219,7 +222,11 @@ pub fn apply(
         let n = t.elements() as usize;
         buf.clear();
         buf.resize(n, 0.0);
-        base.decode_f32(i, 0..n, &mut buf)?;
+        // Every pass over the tensor runs on all threads, in chunks of `CHUNK` elements (a
+        // multiple of every block size, so quantized bases decode chunk by chunk).
+        buf.par_chunks_mut(CHUNK)
+            .enumerate()
+            .try_for_each(|(k, c)| base.decode_f32(i, k * CHUNK..k * CHUNK + c.len(), c))?;
         let mut exact: Option<&ExactFixups> = None;
         if let Some(ups) = ups {
             report.updated += 1;
@@ -229,16 +236,19 @@ pub fn apply(
                     Update::Lora { rank, a, b } => add_lora(&mut buf, cols, *rank, a, b),
                     Update::Ia3 { axis, scale } => scale_ia3(&mut buf, cols, *axis, scale),
                     Update::Full { delta, exact: x } => {
-                        for (w, d) in buf.iter_mut().zip(delta.iter()) {
-                            *w += d;
-                        }
+                        buf.par_chunks_mut(CHUNK)
+                            .zip(delta.par_chunks(CHUNK))
+                            .for_each(|(w, d)| w.iter_mut().zip(d).for_each(|(w, d)| *w += d));
                         exact = *x;
                     }
                     Update::Ttt { steps } => {
-                        for (k, w) in buf.iter_mut().enumerate() {
-                            let s: f64 = steps.iter().map(|d| d[k] as f64).sum();
-                            *w += s as f32;
-                        }
+                        buf.par_chunks_mut(CHUNK).enumerate().for_each(|(c, w)| {
+                            for (j, w) in w.iter_mut().enumerate() {
+                                let k = c * CHUNK + j;
+                                let s: f64 = steps.iter().map(|d| d[k] as f64).sum();
+                                *w += s as f32;
+                            }
+                        });
                     }
                 }
             }
@@ -246,33 +256,40 @@ pub fn apply(
         match float_dtype(od) {
             Some(fd) => {
                 // Rounding and exactness fixups as `apply_full_chunk` defines them (the delta
-                // is already added, so it is zero here).
+                // is already added, so it is zero here: x + (-0.0) == x for every x, -0.0
+                // included).
                 bits.clear();
                 bits.resize(n, 0);
                 let fix = exact.filter(|x| x.dtype == fd);
-                // x + (-0.0) == x for every x, -0.0 included.
-                let zeros = vec![-0.0f32; n.min(1 << 16)];
-                for s in (0..n).step_by(1 << 16) {
-                    let e = (s + (1 << 16)).min(n);
-                    apply_full_chunk(
-                        fd,
-                        &buf[s..e],
-                        &zeros[..e - s],
-                        s as u64,
-                        fix,
-                        &mut bits[s..e],
-                    )?;
-                }
-                let mut bytes = Vec::with_capacity(n * od.block_bytes());
-                for chunk in bits.chunks(1 << 18) {
-                    bytes.clear();
-                    match fd {
-                        FloatDType::F32 => bytes.extend(chunk.iter().flat_map(|b| b.to_le_bytes())),
-                        _ => bytes.extend(chunk.iter().flat_map(|b| (*b as u16).to_le_bytes())),
+                let zeros = vec![-0.0f32; n.min(CHUNK)];
+                bits.par_chunks_mut(CHUNK)
+                    .zip(buf.par_chunks(CHUNK))
+                    .enumerate()
+                    .try_for_each(|(k, (o, b))| {
+                        apply_full_chunk(fd, b, &zeros[..b.len()], (k * CHUNK) as u64, fix, o)
+                    })?;
+                match fd {
+                    FloatDType::F32 if cfg!(target_endian = "little") => {
+                        for chunk in bits.chunks(1 << 20) {
+                            w.write(bytemuck::cast_slice(chunk))?;
+                        }
                     }
-                    w.write(&bytes)?;
+                    FloatDType::F32 => {
+                        for chunk in bits.chunks(1 << 18) {
+                            let le: Vec<u8> = chunk.iter().flat_map(|b| b.to_le_bytes()).collect();
+                            w.write(&le)?;
+                        }
+                    }
+                    _ => {
+                        for chunk in bits.chunks(1 << 20) {
+                            let le: Vec<u8> = chunk
+                                .iter()
+                                .flat_map(|b| (*b as u16).to_le_bytes())
+                                .collect();
+                            w.write(&le)?;
+                        }
+                    }
                 }
-                let _ = round_to; // the rounding rule lives in `apply_full_chunk`
             }
             None if od == DType::F64 => {
                 w.write_f32(&buf)?;
