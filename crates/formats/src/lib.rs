@@ -173,7 +173,25 @@ fn open_unwatched(path: &Path, options: &OpenOptions) -> Result<Model> {
     }
     let head = read_head(path)?;
     match detect(&head) {
-        Some(Detected::SafeTensors) => safetensors::open_file(path),
+        Some(Detected::SafeTensors) => match safetensors::index_beside_shard(path) {
+            // One shard of a sharded checkpoint opens the whole checkpoint, as a GGUF shard
+            // does, and says so.
+            Some(Ok(index)) => {
+                let mut model = safetensors::open_index(&index, options.root.as_deref())?;
+                model.warn(format!(
+                    "{} is one shard of a sharded checkpoint: opened the whole checkpoint through {}",
+                    path.display(),
+                    index.display()
+                ));
+                Ok(model)
+            }
+            Some(Err(why)) => {
+                let mut model = safetensors::open_file(path)?;
+                model.warn(why);
+                Ok(model)
+            }
+            None => safetensors::open_file(path),
+        },
         Some(Detected::SafeTensorsIndex) => safetensors::open_index(path, options.root.as_deref()),
         Some(Detected::Gguf) => gguf::open(path, options),
         Some(Detected::Apr) => apr::open(path, options),
