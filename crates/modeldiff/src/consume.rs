@@ -12,7 +12,7 @@ use modeldiff_kernels::{DiffStats, Isa};
 
 use crate::describe::describe;
 use crate::error::Result;
-use crate::matching::{Entry, Matching};
+use crate::matching::{Entry, MatchedBy, Matching};
 use crate::metadata::{MetaChange, MetaChangeKind};
 use crate::plan::{CompareMode, Job, NotComparable, PairPlan, Plan, Side};
 use crate::progress::{job_bytes, plan_bytes, Progress};
@@ -268,6 +268,9 @@ fn only_one(m: &Model, index: usize, change: ChangeKind) -> TensorReport {
     };
     TensorReport {
         name: t.name.clone(),
+        name_b: None,
+        matched_by: None,
+        transforms: Vec::new(),
         change,
         shape_a,
         shape_b,
@@ -277,6 +280,7 @@ fn only_one(m: &Model, index: usize, change: ChangeKind) -> TensorReport {
         identical: None,
         mismatches: None,
         metrics: None,
+        spectral: None,
     }
 }
 
@@ -306,8 +310,17 @@ fn paired(
         PairOutcome::Bytes(eq) => identical = Some(*eq),
         PairOutcome::None => {}
     }
+    let by = pair.pairing.matched_by;
     TensorReport {
         name: ta.name.clone(),
+        name_b: (tb.name != ta.name).then(|| tb.name.clone()),
+        matched_by: (by != MatchedBy::ExactName).then(|| by.as_str().to_string()),
+        transforms: pair
+            .pairing
+            .transforms
+            .iter()
+            .map(|t| t.as_str().to_string())
+            .collect(),
         change: if ta.shape != tb.shape {
             ChangeKind::ShapeChanged
         } else {
@@ -321,6 +334,7 @@ fn paired(
         identical,
         mismatches,
         metrics,
+        spectral: None,
     }
 }
 
