@@ -471,3 +471,58 @@ fn minilm_safetensors_to_q8_0_gguf_drift_matches_numpy() {
     }
     assert_eq!(d["overall"]["verdict"], "excellent");
 }
+
+#[test]
+fn diff_drift_prints_the_drift_report_and_spectral_the_rank_of_the_change() {
+    let (hf, q8) = (
+        fixture("llama/model.safetensors"),
+        fixture("llama/model-q8_0.gguf"),
+    );
+    let oracle: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("llama/q8_0.oracle.json")).unwrap())
+            .unwrap();
+    let d: Value =
+        serde_json::from_str(&run(0, &["diff", &hf, &q8, "--drift", "--format", "json"])).unwrap();
+    assert_eq!(d["schema"], "modeldiff.drift.v1");
+    let groups = |k: &str| -> Vec<String> {
+        d[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["group"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(groups("by_layer"), ["layer 0", "layer 1", "other"]);
+    assert_eq!(groups("by_quant_type"), ["Q8_0", "F32"]);
+    let q = "model.layers.0.self_attn.q_proj.weight";
+    let t = d["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == q)
+        .unwrap();
+    let at = &oracle[q]["max_abs_index"];
+    assert_eq!(t["max_abs_at"]["row"], at[0]);
+    assert_eq!(t["max_abs_at"]["col"], at[1]);
+    assert_eq!(
+        t["max_abs_at"]["block"].as_u64(),
+        Some(at[1].as_u64().unwrap() / 32)
+    );
+    assert_eq!(t["verdict"], "excellent");
+    assert_eq!(t["transforms"][1], "unpermuted_qk");
+    let table = run(0, &["diff", &hf, &q8, "--drift"]);
+    assert!(table.contains("Worst 10 tensors by NMSE"), "{table}");
+    let o = modeldiff(&["diff", &hf, &q8, "--drift", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(2));
+
+    let r = json(&[&hf, &q8, "--spectral"]);
+    let s = &find(&r, q)["spectral"];
+    assert_eq!(s["k"], 64);
+    assert!(s["sigma1"].as_f64().unwrap() > 0.0);
+    // Rounding noise spreads over every direction: nowhere near a low rank.
+    assert!(s["r99"].as_u64().unwrap() >= 40, "{s}");
+    assert!(s["stable_rank"].as_f64().unwrap() > 5.0, "{s}");
+    // Unchanged tensors (F32 norms) get no spectrum.
+    assert!(find(&r, "model.norm.weight").get("spectral").is_none());
+    let table = run(0, &["diff", &hf, &q8, "--spectral"]);
+    assert!(table.contains("Spectral (ΔW = B − A)"), "{table}");
+}

@@ -137,7 +137,7 @@ pub struct GroupDrift {
     pub nmse: Option<f64>,
     /// −10·log10(nmse).
     pub snr_db: Option<f64>,
-    /// The tensor with the largest NMSE.
+    /// The tensor with the largest NMSE (absent when no tensor of the group moved).
     pub worst_tensor: Option<String>,
     /// The band of `nmse`.
     pub verdict: Verdict,
@@ -192,7 +192,7 @@ fn group(name: String, members: &[&TensorDrift]) -> GroupDrift {
     let nmse = (sa > 0.0).then(|| sd / sa);
     let worst = members
         .iter()
-        .filter(|t| t.nmse.is_some())
+        .filter(|t| t.nmse.is_some_and(|x| x > 0.0))
         .max_by(|x, y| {
             x.nmse
                 .partial_cmp(&y.nmse)

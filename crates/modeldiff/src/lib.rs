@@ -21,6 +21,11 @@
 //!    [`modeldiff_kernels::DiffStats`] per pair and builds the [`Report`] (schema
 //!    `modeldiff.report.v1`), including the metadata diff ([`MetaChange`]).
 //!
+//! Cross-format diffs plug into the match stage ([`crossformat`]: HF ↔ GGUF name tables,
+//! `--rename` rules, renames by content, tied embeddings, and the converter [`Transform`]s that
+//! the plan undoes, such as the Q/K RoPE row permutation); [`drift()`] turns a report into the
+//! quantization drift report, and [`spectral`] adds the spectrum of a change.
+//!
 //! [`inspect()`] describes a single model ([`Inspection`]); [`describe`] is the part about one
 //! model that a report and an inspection share.
 //!
