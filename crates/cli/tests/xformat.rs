@@ -526,3 +526,92 @@ fn diff_drift_prints_the_drift_report_and_spectral_the_rank_of_the_change() {
     let table = run(0, &["diff", &hf, &q8, "--spectral"]);
     assert!(table.contains("Spectral (ΔW = B − A)"), "{table}");
 }
+
+#[test]
+fn per_expert_tensors_pair_with_slices_of_the_stacked_experts() {
+    let (hf, gg) = (
+        fixture("mixtral/model.safetensors"),
+        fixture("mixtral/model-f32.gguf"),
+    );
+    for (a, b, hf_is_a) in [(&hf, &gg, true), (&gg, &hf, false)] {
+        let r = json(&[a, b]);
+        let s = &r["summary"];
+        assert_eq!(s["differs"], false, "{s}");
+        assert_eq!(
+            (
+                s["added"].as_u64(),
+                s["removed"].as_u64(),
+                s["shape_changed"].as_u64()
+            ),
+            (Some(0), Some(0), Some(0))
+        );
+        let split: Vec<&Value> = tensors(&r)
+            .iter()
+            .filter(|t| transforms(t).contains(&"experts_split"))
+            .collect();
+        assert_eq!(split.len(), 12, "4 experts × w1, w2, w3");
+        for t in &split {
+            assert_eq!(t["change"], "unchanged");
+            assert_eq!(t["metrics"]["max_abs"].as_f64(), Some(0.0));
+        }
+        let w2 = split
+            .iter()
+            .find(|t| {
+                let hf_name = if hf_is_a { &t["name"] } else { &t["name_b"] };
+                hf_name == "model.layers.0.block_sparse_moe.experts.2.w2.weight"
+            })
+            .unwrap();
+        let gg_name = if hf_is_a { &w2["name_b"] } else { &w2["name"] };
+        assert_eq!(gg_name, "blk.0.ffn_down_exps.weight");
+        assert_eq!(
+            find(
+                &r,
+                if hf_is_a {
+                    "lm_head.weight"
+                } else {
+                    "output.weight"
+                }
+            )["identical"],
+            true
+        );
+    }
+    // A changed expert is found in its own slice, indexed in A's coordinates.
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(&hf).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let target = "model.layers.0.block_sparse_moe.experts.3.w3.weight";
+    let owned: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| {
+            let mut data = t.data().to_vec();
+            if n == target {
+                let k = 4 * (5 * 32 + 7); // row 5, col 7
+                let x = f32::from_le_bytes(data[k..k + 4].try_into().unwrap()) + 0.25;
+                data[k..k + 4].copy_from_slice(&x.to_le_bytes());
+            }
+            (n, t.shape().to_vec(), data)
+        })
+        .collect();
+    let views: Vec<(&str, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, s, d)| {
+            (
+                n.as_str(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let changed = dir.path().join("model.safetensors");
+    safetensors::serialize_to_file(views, None, &changed).unwrap();
+    let r = json(&[&gg, changed.to_str().unwrap()]);
+    let t = tensors(&r).iter().find(|t| t["name_b"] == target).unwrap();
+    assert_eq!(t["name"], "blk.0.ffn_up_exps.weight");
+    assert_eq!(t["identical"], false);
+    assert_eq!(t["metrics"]["max_abs_index"], serde_json::json!([3, 5, 7]));
+    assert_eq!(
+        r["summary"]["identical"].as_u64(),
+        Some(tensors(&r).len() as u64 - 1)
+    );
+}

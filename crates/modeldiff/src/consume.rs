@@ -321,7 +321,7 @@ fn paired(
             .iter()
             .map(|t| t.as_str().to_string())
             .collect(),
-        change: if ta.shape != tb.shape {
+        change: if !pair.shapes_equal {
             ChangeKind::ShapeChanged
         } else {
             ChangeKind::Unchanged

@@ -7,7 +7,8 @@ use regex::Regex;
 
 use crate::consume::{run_with_progress, DiffConsumer, ReportOptions};
 use crate::crossformat::{
-    annotate, pair_family, ModelFacts, NameMap, QkUnpermute, RenameRules, TiedEmbeddings,
+    annotate, pair_family, ModelFacts, NameMap, QkUnpermute, RenameRules, StackedExperts,
+    TiedEmbeddings,
 };
 use crate::error::{Error, Result};
 use crate::matching::{match_tensors, ContentRenames, Filter, Matcher, Matching};
@@ -74,8 +75,8 @@ impl Config {
         Filter::new(self.include.clone(), self.exclude.clone())
     }
 
-    /// The match stage as configured: filter, exact names, `--rename` rules, the name map,
-    /// renames by content, tied embeddings; then the transforms of HF ↔ GGUF pairs
+    /// The match stage as configured: filter, exact names, `--rename` rules, the name map and
+    /// stacked experts, renames by content, tied embeddings; then the transforms of HF ↔ GGUF pairs
     /// ([`annotate`]).
     pub fn match_models(&self, a: &Model, b: &Model) -> Matching {
         let (fa, fb) = (ModelFacts::of(a), ModelFacts::of(b));
@@ -89,6 +90,7 @@ impl Config {
         }
         if let Some(m) = &map {
             matchers.push(m);
+            matchers.push(&StackedExperts);
         }
         if self.detect_renames {
             matchers.push(&ContentRenames);

@@ -88,6 +88,14 @@ pub enum Transform {
     },
     /// An output head compared against the token embedding it is tied to.
     TiedEmbeddings,
+    /// One expert of a MoE layer against its slice of the experts stacked in one 3-D tensor
+    /// (GGUF `ffn_*_exps`).
+    ExpertsSplit {
+        /// The expert: index into the stacked tensor's first dimension.
+        expert: u64,
+        /// Whether B holds the stacked tensor; else A does.
+        stacked_in_b: bool,
+    },
 }
 
 impl Transform {
@@ -99,6 +107,7 @@ impl Transform {
             Transform::UnpermutedQk { .. } => "unpermuted_qk",
             Transform::NormPlusOne { .. } => "norm_plus_one",
             Transform::TiedEmbeddings => "tied_embeddings",
+            Transform::ExpertsSplit { .. } => "experts_split",
         }
     }
 }
@@ -136,9 +145,19 @@ impl Pairing {
         self
     }
 
-    /// Whether a tied-embedding pair: it may reuse a tensor that is already paired.
+    /// Whether a tied-embedding pair.
     pub fn is_tied(&self) -> bool {
         self.matched_by == MatchedBy::TiedEmbeddings
+    }
+
+    /// Whether the pair may reuse a tensor that is already paired: a tied embedding, or one
+    /// expert's slice of a stacked experts tensor.
+    pub fn may_reuse(&self) -> bool {
+        self.is_tied()
+            || self
+                .transforms
+                .iter()
+                .any(|t| matches!(t, Transform::ExpertsSplit { .. }))
     }
 }
 
@@ -265,9 +284,9 @@ impl Matcher for ContentRenames {
 
 /// Runs the match stage: filter, exact names, then `matchers` in order on what is left.
 ///
-/// A tied-embedding pairing ([`Pairing::is_tied`]) may reuse a tensor already paired on one
-/// side (the embedding); such a pair whose A tensor is already paired is listed after A's
-/// tensors, before those only in B.
+/// A tied-embedding or split-experts pairing ([`Pairing::may_reuse`]) may reuse a tensor
+/// already paired on one side (the embedding, the stacked experts); such a pair whose A tensor
+/// is already paired is listed after A's tensors, before those only in B.
 pub fn match_tensors(a: &Model, b: &Model, filter: &Filter, matchers: &[&dyn Matcher]) -> Matching {
     let selected = |m: &Model| -> Vec<usize> {
         (0..m.tensors().len())
@@ -299,11 +318,11 @@ pub fn match_tensors(a: &Model, b: &Model, filter: &Filter, matchers: &[&dyn Mat
         for p in matcher.pair(a, b, &open_a, &open_b) {
             let a_open = set_a.contains(&p.a) && partner_of_a[p.a].is_none();
             let b_open = set_b.contains(&p.b) && !paired_b[p.b];
-            if a_open && (b_open || (p.is_tied() && all_b.contains(&p.b))) {
+            if a_open && (b_open || (p.may_reuse() && all_b.contains(&p.b))) {
                 let ia = p.a;
                 paired_b[p.b] = true;
                 partner_of_a[ia] = Some(p);
-            } else if b_open && p.is_tied() && all_a.contains(&p.a) {
+            } else if b_open && p.may_reuse() && all_a.contains(&p.a) {
                 paired_b[p.b] = true;
                 extra.push(p);
             }

@@ -68,6 +68,9 @@ pub struct PairPlan {
     pub region: Region,
     /// Same dtype, byte order and shape: equal stored bytes prove equal values.
     pub same_encoding: bool,
+    /// Whether the shapes compared are equal (after a stacked experts tensor is cut to one
+    /// expert's slice): the pair's `change` is then `unchanged`.
+    pub shapes_equal: bool,
     /// How B's rows and either side's values are rearranged before comparing (the
     /// pairing's transforms, undone).
     pub align: Align,
@@ -126,6 +129,10 @@ pub struct Align {
     pub add_a: f32,
     /// Added to B's values before comparing.
     pub add_b: f32,
+    /// Flat element offset added to A's indices (A holds stacked experts: the expert's slice).
+    pub base_a: u64,
+    /// Flat element offset added to B's indices (B holds stacked experts).
+    pub base_b: u64,
 }
 
 impl Align {
@@ -143,6 +150,18 @@ impl Align {
                     if let Some(map) = qk_map(heads, permuted_in_b, sa, sb) {
                         out.rows = Some(map);
                         out.cols = sa[1];
+                    }
+                }
+                Transform::ExpertsSplit {
+                    expert,
+                    stacked_in_b,
+                } => {
+                    let stacked = if stacked_in_b { sb } else { sa };
+                    let per: u64 = stacked.iter().skip(1).product();
+                    if stacked_in_b {
+                        out.base_b = expert * per;
+                    } else {
+                        out.base_a = expert * per;
                     }
                 }
                 Transform::NormPlusOne { folded_in_b } => {
@@ -213,7 +232,8 @@ impl Plan {
 /// Decides how the tensors of `pairing` are compared.
 pub fn plan_pair(a: &Model, b: &Model, entry: usize, pairing: &Pairing) -> PairPlan {
     let (ta, tb) = (&a.tensors()[pairing.a], &b.tensors()[pairing.b]);
-    let region = Region::new(&ta.shape, &tb.shape);
+    let (sa, sb) = compared_shapes(pairing, &ta.shape, &tb.shape);
+    let region = Region::new(sa, sb);
     let align = Align::of(pairing, &ta.shape, &tb.shape);
     let same_encoding = ta.dtype == tb.dtype
         && ta.byte_order == tb.byte_order
@@ -251,8 +271,31 @@ pub fn plan_pair(a: &Model, b: &Model, entry: usize, pairing: &Pairing) -> PairP
         mode,
         region,
         same_encoding,
+        shapes_equal: sa == sb,
         align,
     }
+}
+
+/// The shapes compared: a stacked experts tensor (`[experts, rows, cols]`) counts as one
+/// expert's `[rows, cols]` when the pair splits it and the expert is in range.
+fn compared_shapes<'s>(pairing: &Pairing, sa: &'s [u64], sb: &'s [u64]) -> (&'s [u64], &'s [u64]) {
+    for t in &pairing.transforms {
+        if let Transform::ExpertsSplit {
+            expert,
+            stacked_in_b,
+        } = *t
+        {
+            let stacked = if stacked_in_b { sb } else { sa };
+            if stacked.len() >= 2 && expert < stacked[0] {
+                return if stacked_in_b {
+                    (sa, &sb[1..])
+                } else {
+                    (&sa[1..], sb)
+                };
+            }
+        }
+    }
+    (sa, sb)
 }
 
 /// Cuts `total` compared elements into jobs of at most `chunk` elements.

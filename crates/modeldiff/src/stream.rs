@@ -97,7 +97,7 @@ impl<'m> PairStream<'m> {
                             k += n;
                         }
                     }
-                    _ => runs.push((offset_a, offset_b, len)),
+                    _ => runs.push((offset_a + align.base_a, offset_b + align.base_b, len)),
                 }
                 for (offset_a, offset_b, len) in runs {
                     let mut piece = Piece {

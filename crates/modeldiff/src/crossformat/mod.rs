@@ -337,6 +337,43 @@ impl Matcher for TiedEmbeddings {
     }
 }
 
+/// Pairs each per-expert HF tensor (`model.layers.N.block_sparse_moe.experts.E.w1.weight`,
+/// `model.layers.N.mlp.experts.E.gate_proj.weight`) with its slice of the other side's stacked
+/// GGUF tensor (`blk.N.ffn_gate_exps.weight`, `[experts, rows, cols]`), with
+/// [`Transform::ExpertsSplit`]; the stacked tensor is shared by all its experts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StackedExperts;
+
+impl StackedExperts {
+    fn side(per: &Model, stacked: &Model, open: &[usize], per_is_a: bool) -> Vec<Pairing> {
+        open.iter()
+            .filter_map(|&i| {
+                let t = &per.tensors()[i];
+                let (name, expert) = names::expert_to_gguf(&t.name)?;
+                let j = stacked.find(&name)?;
+                let s = &stacked.tensors()[j].shape;
+                if s.len() != t.shape.len() + 1 || expert >= s[0] || s[1..] != t.shape[..] {
+                    return None;
+                }
+                let split = Transform::ExpertsSplit {
+                    expert,
+                    stacked_in_b: per_is_a,
+                };
+                let (a, b) = if per_is_a { (i, j) } else { (j, i) };
+                Some(Pairing::new(a, b, MatchedBy::NameMap).with(split))
+            })
+            .collect()
+    }
+}
+
+impl Matcher for StackedExperts {
+    fn pair(&self, a: &Model, b: &Model, ua: &[usize], ub: &[usize]) -> Vec<Pairing> {
+        let mut out = StackedExperts::side(a, b, ua, true);
+        out.extend(StackedExperts::side(b, a, ub, false));
+        out
+    }
+}
+
 /// When to undo the Q/K RoPE permutation (`--qk-unpermute`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum QkUnpermute {
@@ -464,6 +501,42 @@ mod tests {
         }
         let g = RenameRules::parse(&["s|\\.|_|g".into()]).unwrap();
         assert_eq!(g.apply("a.b.c"), "a_b_c");
+    }
+
+    #[test]
+    fn experts_pair_with_their_slice_of_the_stacked_tensor() {
+        let per = model(&[
+            ("model.layers.0.mlp.experts.0.up_proj.weight", &[1.0, 2.0]),
+            ("model.layers.0.mlp.experts.1.up_proj.weight", &[3.0, 4.0]),
+        ]);
+        let stacked = crate::testutil::model_typed(&[(
+            "blk.0.ffn_up_exps.weight",
+            "F32",
+            &[2, 2],
+            [1.0f32, 2.0, 3.0, 4.5]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect(),
+        )]);
+        for (a, b, per_is_a) in [(&per, &stacked, true), (&stacked, &per, false)] {
+            let m = match_tensors(a, b, &Filter::default(), &[&StackedExperts]);
+            assert_eq!(m.pairs().count(), 2);
+            assert!(m.entries.iter().all(|e| matches!(e, Entry::Paired(_))));
+            let r = crate::diff(a, b, &crate::Config::default()).unwrap();
+            assert_eq!(
+                r.summary.added + r.summary.removed + r.summary.shape_changed,
+                0
+            );
+            let (e0, e1) = (&r.tensors[0], &r.tensors[1]);
+            assert_eq!(e0.transforms, ["experts_split"]);
+            assert_eq!(e0.identical, Some(true), "expert 0");
+            assert_eq!(e1.identical, Some(false), "expert 1");
+            let m1 = e1.metrics.as_ref().unwrap();
+            assert_eq!(m1.max_abs, 0.5);
+            // In A's coordinates: the per-expert [2] or the stacked [2, 2].
+            let want: Vec<u64> = if per_is_a { vec![1] } else { vec![1, 1] };
+            assert_eq!(m1.max_abs_index, want);
+        }
     }
 
     #[test]

@@ -75,7 +75,7 @@ const LLAMA_BLOCK: &[(&str, &str)] = &[
     ("mlp.gate_proj", "ffn_gate"),
     ("mlp.up_proj", "ffn_up"),
     ("mlp.down_proj", "ffn_down"),
-    // Mixtral's router.
+    // Mixtral's router (its stacked experts: `expert_to_gguf`).
     ("block_sparse_moe.gate", "ffn_gate_inp"),
 ];
 
@@ -217,6 +217,30 @@ pub fn hf_to_gguf(f: Family, name: &str) -> Option<String> {
     Some(format!("{gguf}.{kind}"))
 }
 
+/// The stacked GGUF tensor and expert index of a per-expert HF tensor:
+/// `model.layers.N.block_sparse_moe.experts.E.w1.weight` (mixtral: w1 gate, w2 down, w3 up) or
+/// `model.layers.N.mlp.experts.E.gate_proj.weight` (qwen2/3 MoE, olmoe) →
+/// (`blk.N.ffn_gate_exps.weight`, E).
+pub fn expert_to_gguf(name: &str) -> Option<(String, u64)> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(
+            r"^model\.layers\.(\d+)\.(?:block_sparse_moe|mlp)\.experts\.(\d+)\.(w1|w2|w3|gate_proj|up_proj|down_proj)\.weight$",
+        )
+        .expect("valid regex")
+    });
+    let c = re.captures(name)?;
+    let kind = match &c[3] {
+        "w1" | "gate_proj" => "gate",
+        "w2" | "down_proj" => "down",
+        _ => "up",
+    };
+    Some((
+        format!("blk.{}.ffn_{kind}_exps.weight", &c[1]),
+        c[2].parse().ok()?,
+    ))
+}
+
 /// Whether `name` is spelled as a GGUF tensor name (`blk.N.…`, or a known top-level name).
 pub fn is_gguf_name(name: &str) -> bool {
     const TOP: &[&str] = &[
@@ -330,6 +354,19 @@ mod tests {
             .unwrap(),
             "blk.0.attn_output.weight"
         );
+    }
+
+    #[test]
+    fn experts_map_to_stacked_tensors() {
+        assert_eq!(
+            expert_to_gguf("model.layers.3.block_sparse_moe.experts.7.w2.weight"),
+            Some(("blk.3.ffn_down_exps.weight".into(), 7))
+        );
+        assert_eq!(
+            expert_to_gguf("model.layers.0.mlp.experts.12.up_proj.weight"),
+            Some(("blk.0.ffn_up_exps.weight".into(), 12))
+        );
+        assert_eq!(expert_to_gguf("model.layers.0.mlp.up_proj.weight"), None);
     }
 
     #[test]
