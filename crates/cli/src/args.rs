@@ -244,7 +244,7 @@ pub(crate) struct MatchArgs {
     #[arg(long, help_heading = "Matching")]
     pub(crate) no_renames: bool,
     /// Undo the llama.cpp converter's Q/K RoPE row permutation: `auto` for a llama-family GGUF
-    /// against a model that is not GGUF.
+    /// against a model that is not GGUF (unknown architectures: the order that matches better).
     #[arg(long, value_enum, default_value_t = QkChoice::Auto, help_heading = "Matching")]
     pub(crate) qk_unpermute: QkChoice,
 }
@@ -252,7 +252,8 @@ pub(crate) struct MatchArgs {
 /// `--qk-unpermute`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum QkChoice {
-    /// For a llama-family GGUF against a model that is not GGUF.
+    /// For a llama-family GGUF against a model that is not GGUF; for an unknown architecture,
+    /// the order that matches better.
     Auto,
     /// For every GGUF ↔ non-GGUF `attn_q`/`attn_k` pair whose head counts are known.
     On,

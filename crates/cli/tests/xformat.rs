@@ -615,3 +615,33 @@ fn per_expert_tensors_pair_with_slices_of_the_stacked_experts() {
         Some(tensors(&r).len() as u64 - 1)
     );
 }
+
+#[test]
+fn an_unknown_architecture_gets_the_q_k_order_that_matches() {
+    // The HF file alone (no config.json beside it) against a GGUF whose architecture has no
+    // tables: both orders are compared on blk.0.attn_q and the better one is used.
+    let dir = tempfile::tempdir().unwrap();
+    let hf = dir.path().join("model.safetensors");
+    std::fs::copy(fixture("mixtral/model.safetensors"), &hf).unwrap();
+    let gg = fixture("mixtral/model-f32-arch-x.gguf");
+    let r = json(&[hf.to_str().unwrap(), &gg]);
+    assert_eq!(r["summary"]["differs"], false, "{}", r["summary"]);
+    let q = find(&r, "model.layers.0.self_attn.q_proj.weight");
+    assert!(transforms(q).contains(&"unpermuted_qk"));
+    let w = r["b"]["warnings"].as_array().unwrap();
+    assert!(
+        w.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("compared both orders of blk.0.attn_q.weight")
+            && w.as_str().unwrap().contains("undid the RoPE permutation")),
+        "{w:?}"
+    );
+    // An explicit choice is obeyed without probing.
+    let r = json(&[hf.to_str().unwrap(), &gg, "--qk-unpermute", "off"]);
+    assert_eq!(
+        find(&r, "model.layers.0.self_attn.q_proj.weight")["identical"],
+        false
+    );
+    assert!(r["b"]["warnings"].as_array().unwrap().is_empty());
+}

@@ -196,6 +196,8 @@ impl DiffConsumer {
         let mut summary = SummaryBuilder::new(matching);
         let mut tensors = Vec::with_capacity(matching.entries.len());
         let (mut model_a, mut model_b) = (describe(a), describe(b));
+        model_a.warnings.extend(matching.warnings_a.iter().cloned());
+        model_b.warnings.extend(matching.warnings_b.iter().cloned());
         for (e, entry) in matching.entries.iter().enumerate() {
             let t = match entry {
                 Entry::OnlyA(ia) => only_one(a, *ia, ChangeKind::Removed),

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use crate::consume::{run_with_progress, DiffConsumer, ReportOptions};
 use crate::crossformat::{
-    annotate, pair_family, ModelFacts, NameMap, QkUnpermute, RenameRules, StackedExperts,
+    annotate, pair_family, probe_qk, ModelFacts, NameMap, QkUnpermute, RenameRules, StackedExperts,
     TiedEmbeddings,
 };
 use crate::error::{Error, Result};
@@ -99,7 +99,22 @@ impl Config {
             matchers.push(&TiedEmbeddings);
         }
         let mut matching = match_tensors(a, b, &self.filter(), &matchers);
-        annotate(&mut matching, a, b, &fa, &fb, self.qk_unpermute);
+        let mut qk = self.qk_unpermute;
+        if qk == QkUnpermute::Auto {
+            if let Some((undo, why)) = probe_qk(a, b, &matching, &fa, &fb) {
+                qk = if undo {
+                    QkUnpermute::On
+                } else {
+                    QkUnpermute::Off
+                };
+                if fb.is_gguf {
+                    matching.warnings_b.push(why);
+                } else {
+                    matching.warnings_a.push(why);
+                }
+            }
+        }
+        annotate(&mut matching, a, b, &fa, &fb, qk);
         matching
     }
 }

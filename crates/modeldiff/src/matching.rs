@@ -224,6 +224,11 @@ pub struct Matching {
     pub selected_a: u64,
     /// Tensors of B that passed the filter.
     pub selected_b: u64,
+    /// What the match stage decided that a reader of the report should know, about model A
+    /// (reported in its `warnings`).
+    pub warnings_a: Vec<String>,
+    /// The same, about model B.
+    pub warnings_b: Vec<String>,
 }
 
 impl Matching {
@@ -346,6 +351,7 @@ pub fn match_tensors(a: &Model, b: &Model, filter: &Filter, matchers: &[&dyn Mat
         entries,
         selected_a: sel_a.len() as u64,
         selected_b: sel_b.len() as u64,
+        ..Matching::default()
     }
 }
 

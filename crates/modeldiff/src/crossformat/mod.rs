@@ -386,8 +386,86 @@ pub enum QkUnpermute {
     Off,
 }
 
+/// For an architecture whose converter habits are unknown (neither side names a family of
+/// [`names`]), decides the Q/K row order by comparing both: the first GGUF ↔ non-GGUF
+/// `blk.N.attn_q.weight` pair is compared as stored and unpermuted, and the order with the
+/// smaller Σ(a − b)² wins. Returns whether the permutation is undone and a sentence saying what
+/// was compared; `None` when there is nothing to probe (or both orders tie).
+pub fn probe_qk(
+    a: &Model,
+    b: &Model,
+    matching: &Matching,
+    fa: &ModelFacts,
+    fb: &ModelFacts,
+) -> Option<(bool, String)> {
+    if fa.is_gguf == fb.is_gguf || pair_family(fa, fb).is_some() {
+        return None;
+    }
+    let heads = fa.head_count.or(fb.head_count)?;
+    let p = matching.pairs().find(|p| {
+        let (ta, tb) = (&a.tensors()[p.a], &b.tensors()[p.b]);
+        let (g, o) = if fb.is_gguf { (tb, ta) } else { (ta, tb) };
+        g.name.ends_with(".attn_q.weight")
+            && g.name.starts_with("blk.")
+            && !names::is_gguf_name(&o.name)
+            && crate::plan::qk_map(heads, fb.is_gguf, &ta.shape, &tb.shape).is_some()
+    })?;
+    let sum_sq = |pairing: &Pairing| -> Option<f64> {
+        let plan = crate::plan::plan_pair(a, b, 0, pairing);
+        if plan.mode != crate::plan::CompareMode::Float {
+            return None;
+        }
+        let mut acc = 0f64;
+        crate::stream::PairStream::new(a, b, &plan)
+            .for_each_piece(0..plan.region.total(), |piece| {
+                let (xa, xb) = piece.f32()?;
+                acc += xa
+                    .iter()
+                    .zip(xb)
+                    .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+                    .sum::<f64>();
+                Ok(())
+            })
+            .ok()?;
+        Some(acc)
+    };
+    let permuted = p.clone().with(Transform::UnpermutedQk {
+        heads,
+        permuted_in_b: fb.is_gguf,
+    });
+    let (plain, unpermuted) = (sum_sq(p)?, sum_sq(&permuted)?);
+    if !(plain.is_finite() && unpermuted.is_finite()) || plain == unpermuted {
+        return None;
+    }
+    let undo = unpermuted < plain;
+    let arch = [fa, fb]
+        .iter()
+        .find_map(|f| f.arch.clone())
+        .unwrap_or_else(|| "unknown".into());
+    let name = if fb.is_gguf {
+        &b.tensors()[p.b].name
+    } else {
+        &a.tensors()[p.a].name
+    };
+    Some((
+        undo,
+        format!(
+            "Q/K row order of architecture `{arch}` is not known: compared both orders of {name} \
+             (sum of squared differences {plain:.6e} as stored, {unpermuted:.6e} unpermuted) and {}",
+            if undo {
+                "undid the RoPE permutation of every attn_q/attn_k"
+            } else {
+                "kept the rows as stored"
+            }
+        ),
+    ))
+}
+
 /// Adds the transforms of each GGUF ↔ non-GGUF pair of `matching`: `dims_reversed` (rank ≥ 2),
 /// `unpermuted_qk` (llama family, or `--qk-unpermute on`), `norm_plus_one` (gemma family norms).
+/// Pairs found by content get only `dims_reversed`, and a non-GGUF tensor already named as in
+/// GGUF is taken to be in the converter's layout (no `unpermuted_qk` unless `On`, no
+/// `norm_plus_one`).
 pub fn annotate(
     matching: &mut Matching,
     a: &Model,
@@ -416,16 +494,27 @@ pub fn annotate(
         let Entry::Paired(p) = e else { continue };
         let (ta, tb) = (&a.tensors()[p.a], &b.tensors()[p.b]);
         let gguf_name = if fb.is_gguf { &tb.name } else { &ta.name };
+        let other_name = if fb.is_gguf { &ta.name } else { &tb.name };
         if ta.shape.len() >= 2 {
             *p = p.clone().with(Transform::DimsReversed);
         }
+        // Equal bytes need nothing undone; a non-GGUF file already spelled with GGUF names
+        // (a dump of a GGUF) is in the converter's layout too, unless `--qk-unpermute on`.
+        if p.matched_by == MatchedBy::Content {
+            continue;
+        }
+        let converted_layout = names::is_gguf_name(other_name);
         let base = gguf_name.strip_suffix(".weight");
         let n_heads = match base.and_then(|s| s.rsplit_once('.')).map(|(_, m)| m) {
             Some("attn_q") => heads,
             Some("attn_k") => kv,
             _ => None,
         };
-        if let (true, Some(h)) = (permute && gguf_name.starts_with("blk."), n_heads) {
+        let permute_here = match qk {
+            QkUnpermute::On => true,
+            _ => permute && !converted_layout,
+        };
+        if let (true, Some(h)) = (permute_here && gguf_name.starts_with("blk."), n_heads) {
             if crate::plan::qk_map(h, fb.is_gguf, &ta.shape, &tb.shape).is_some() {
                 *p = p.clone().with(Transform::UnpermutedQk {
                     heads: h,
@@ -433,7 +522,10 @@ pub fn annotate(
                 });
             }
         }
-        if family.is_some_and(Family::folds_norm_plus_one) && gguf_name.ends_with("norm.weight") {
+        if family.is_some_and(Family::folds_norm_plus_one)
+            && !converted_layout
+            && gguf_name.ends_with("norm.weight")
+        {
             *p = p.clone().with(Transform::NormPlusOne {
                 folded_in_b: fb.is_gguf,
             });
@@ -536,6 +628,46 @@ mod tests {
             // In A's coordinates: the per-expert [2] or the stacked [2, 2].
             let want: Vec<u64> = if per_is_a { vec![1] } else { vec![1, 1] };
             assert_eq!(m1.max_abs_index, want);
+        }
+    }
+
+    #[test]
+    fn gguf_named_dumps_are_taken_as_converted() {
+        let gg =
+            crate::testutil::model_typed(&[("blk.0.attn_q.weight", "F32", &[4, 2], vec![0; 32])]);
+        let hf = crate::testutil::model_typed(&[(
+            "model.layers.0.self_attn.q_proj.weight",
+            "F32",
+            &[4, 2],
+            vec![0; 32],
+        )]);
+        let facts = |gguf| ModelFacts {
+            arch: Some("llama".into()),
+            head_count: Some(2),
+            head_count_kv: Some(2),
+            is_gguf: gguf,
+        };
+        let map = NameMap::Auto(Some(Family::Llama));
+        for (other, qk, want) in [
+            (&hf, QkUnpermute::Auto, true),
+            (&hf, QkUnpermute::Off, false),
+            (&gg, QkUnpermute::Auto, false),
+            (&gg, QkUnpermute::On, true),
+        ] {
+            let mut m = match_tensors(other, &gg, &Filter::default(), &[&map]);
+            annotate(&mut m, other, &gg, &facts(false), &facts(true), qk);
+            let p = m.pairs().next().unwrap();
+            let has = p.transforms.iter().any(|t| {
+                matches!(
+                    t,
+                    Transform::UnpermutedQk {
+                        heads: 2,
+                        permuted_in_b: true
+                    }
+                )
+            });
+            assert_eq!(has, want, "{qk:?} {}", other.tensors()[0].name);
+            assert!(p.transforms.contains(&Transform::DimsReversed));
         }
     }
 
