@@ -33,6 +33,8 @@ pub enum Family {
     Falcon,
     /// bert (and sentence-transformers models such as MiniLM).
     Bert,
+    /// nemotron (llama names, norms stored as `w + 1`, no Q/K permutation).
+    Nemotron,
 }
 
 impl Family {
@@ -49,6 +51,7 @@ impl Family {
             "gpt2" => Family::Gpt2,
             "falcon" => Family::Falcon,
             "bert" => Family::Bert,
+            "nemotron" => Family::Nemotron,
             _ => return None,
         })
     }
@@ -58,9 +61,13 @@ impl Family {
         self == Family::Llama
     }
 
-    /// Whether llama.cpp's converter stores norm weights as `w + 1`.
+    /// Whether llama.cpp's converter stores norm weights as `w + 1` (gemma 1/2/3 and nemotron
+    /// add 1 to every `*norm.weight`).
     pub fn folds_norm_plus_one(self) -> bool {
-        matches!(self, Family::Gemma | Family::Gemma2 | Family::Gemma3)
+        matches!(
+            self,
+            Family::Gemma | Family::Gemma2 | Family::Gemma3 | Family::Nemotron
+        )
     }
 }
 
@@ -173,7 +180,7 @@ fn tables(f: Family) -> (Vec<Table>, Table) {
     match f {
         Family::Llama => (vec![LLAMA_BLOCK], LLAMA_TOP),
         Family::Qwen2 | Family::Qwen3 => (vec![QWEN_BLOCK, LLAMA_BLOCK], LLAMA_TOP),
-        Family::Gemma => (vec![LLAMA_BLOCK], LLAMA_TOP),
+        Family::Gemma | Family::Nemotron => (vec![LLAMA_BLOCK], LLAMA_TOP),
         Family::Gemma2 | Family::Gemma3 => (vec![GEMMA2_BLOCK, LLAMA_BLOCK], LLAMA_TOP),
         Family::Phi3 => (vec![PHI3_BLOCK, LLAMA_BLOCK], LLAMA_TOP),
         Family::Gpt2 => (vec![GPT2_BLOCK], GPT2_TOP),
@@ -376,6 +383,8 @@ mod tests {
         assert_eq!(Family::of("mamba"), None);
         assert!(Family::Llama.permutes_qk() && !Family::Qwen2.permutes_qk());
         assert!(Family::Gemma2.folds_norm_plus_one() && !Family::Llama.folds_norm_plus_one());
+        assert!(Family::of("nemotron").unwrap().folds_norm_plus_one());
+        assert!(!Family::Nemotron.permutes_qk());
         assert!(is_gguf_name("blk.0.attn_q.weight") && is_gguf_name("output_norm.weight"));
         assert!(!is_gguf_name("model.norm.weight"));
     }
