@@ -610,6 +610,31 @@ fn per_expert_tensors_pair_with_slices_of_the_stacked_experts() {
     assert_eq!(t["name"], "blk.0.ffn_up_exps.weight");
     assert_eq!(t["identical"], false);
     assert_eq!(t["metrics"]["max_abs_index"], serde_json::json!([3, 5, 7]));
+    // One changed element is a rank-1 change of that expert's slice, either way round.
+    for (a, b, name) in [
+        (
+            gg.as_str(),
+            changed.to_str().unwrap(),
+            "blk.0.ffn_up_exps.weight",
+        ),
+        (changed.to_str().unwrap(), gg.as_str(), target),
+    ] {
+        let r = json(&[a, b, "--spectral"]);
+        let t = tensors(&r)
+            .iter()
+            .find(|t| t["name"] == name && t["identical"] == false)
+            .unwrap();
+        assert_eq!(t["spectral"]["r99"], 1, "{t}");
+        assert!(
+            (t["spectral"]["sigma1"].as_f64().unwrap() - 0.25).abs() < 1e-6,
+            "{t}"
+        );
+        let moved = tensors(&r)
+            .iter()
+            .filter(|t| t.get("spectral").is_some())
+            .count();
+        assert_eq!(moved, 1);
+    }
     assert_eq!(
         r["summary"]["identical"].as_u64(),
         Some(tensors(&r).len() as u64 - 1)

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::lowrank::{spectrum, MatrixView};
+use crate::matching::Transform;
 use crate::plan::{CompareMode, PairPlan};
 use crate::stream::PairStream;
 use modeldiff_formats::Model;
@@ -39,18 +40,33 @@ pub struct Spectral {
     pub r99: Option<usize>,
 }
 
-/// The spectrum of pair `pair`'s change, when it is a float pair of equal 2-D shapes (ΔW
-/// with a non-finite element has none).
+/// The spectrum of pair `pair`'s change, when it is a float pair of equal 2-D shapes (one
+/// expert's slice of a stacked tensor counts as 2-D; ΔW with a non-finite element has none).
 pub fn pair_spectral(a: &Model, b: &Model, pair: &PairPlan) -> Result<Option<Spectral>> {
-    let (ta, tb) = (&a.tensors()[pair.pairing.a], &b.tensors()[pair.pairing.b]);
-    if pair.mode != CompareMode::Float || ta.shape != tb.shape || ta.shape.len() != 2 {
+    let ta = &a.tensors()[pair.pairing.a];
+    // A stacked experts tensor on A's side is compared one expert's slice at a time.
+    let stacked_a = pair.pairing.transforms.iter().any(|t| {
+        matches!(
+            t,
+            Transform::ExpertsSplit {
+                stacked_in_b: false,
+                ..
+            }
+        )
+    });
+    let shape = if stacked_a {
+        &ta.shape[1..]
+    } else {
+        &ta.shape[..]
+    };
+    if pair.mode != CompareMode::Float || !pair.shapes_equal || shape.len() != 2 {
         return Ok(None);
     }
-    let (rows, cols) = (ta.shape[0] as usize, ta.shape[1] as usize);
+    let (rows, cols) = (shape[0] as usize, shape[1] as usize);
     let mut delta = vec![0f32; rows * cols];
     let stream = PairStream::new(a, b, pair);
     stream.for_each_piece(0..pair.region.total(), |piece| {
-        let at = piece.offset_a() as usize;
+        let at = (piece.offset_a() - pair.align.base_a) as usize;
         let (xa, xb) = piece.f32()?;
         for ((d, x), y) in delta[at..at + xa.len()].iter_mut().zip(xa).zip(xb) {
             *d = y - x;
