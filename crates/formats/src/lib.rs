@@ -287,7 +287,20 @@ pub fn open_bytes_with(
     let bytes = bytes.into();
     let head = &bytes[..bytes.len().min(HEAD_BYTES)];
     match detect(head) {
-        Some(Detected::SafeTensors) => safetensors::open_storage(&path, Storage::Owned(bytes)),
+        Some(Detected::SafeTensors) => {
+            let mut model = safetensors::open_storage(&path, Storage::Owned(bytes))?;
+            // As for a GGUF shard: a buffer has no siblings to open.
+            let shard = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .and_then(safetensors::shard_name);
+            if let Some((_, k, n)) = shard {
+                model.warn(format!(
+                    "the buffer is shard {k} of a checkpoint sharded over {n} files; only it was opened"
+                ));
+            }
+            Ok(model)
+        }
         Some(Detected::Gguf) => {
             gguf::open_storage(&path, Storage::Owned(bytes), options, gguf::Siblings::None)
         }

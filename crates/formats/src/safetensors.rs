@@ -295,6 +295,18 @@ pub(crate) fn open_storage(path: &Path, storage: Storage) -> Result<Model> {
     )
 }
 
+/// `(PREFIX, k, n)` of a shard's file name `PREFIX-0000k-of-0000n.safetensors`.
+pub(crate) fn shard_name(file: &str) -> Option<(&str, &str, &str)> {
+    let stem = file.strip_suffix(".safetensors")?;
+    let tail = stem.get(stem.len().checked_sub(15)?..)?;
+    let b = tail.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if !(b[0] == b'-' && digits(1..6) && &tail[6..10] == "-of-" && digits(10..15)) {
+        return None;
+    }
+    Some((&stem[..stem.len() - 15], &tail[1..6], &tail[10..15]))
+}
+
 /// The shard index beside `path` when `path` is one shard of a sharded checkpoint
 /// (`PREFIX-00001-of-00003.safetensors`): `model.safetensors.index.json` or
 /// `PREFIX.safetensors.index.json` in the same directory. `Some(Ok(index))` when an index
@@ -303,14 +315,7 @@ pub(crate) fn open_storage(path: &Path, storage: Storage) -> Result<Model> {
 /// shard's or no index is beside it.
 pub(crate) fn index_beside_shard(path: &Path) -> Option<std::result::Result<PathBuf, String>> {
     let file = path.file_name()?.to_str()?;
-    let stem = file.strip_suffix(".safetensors")?;
-    let tail = stem.get(stem.len().checked_sub(15)?..)?;
-    let b = tail.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    if !(b[0] == b'-' && digits(1..6) && &tail[6..10] == "-of-" && digits(10..15)) {
-        return None;
-    }
-    let prefix = &stem[..stem.len() - 15];
+    let (prefix, _, _) = shard_name(file)?;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
