@@ -662,11 +662,47 @@ fn an_unknown_architecture_gets_the_q_k_order_that_matches() {
             && w.as_str().unwrap().contains("undid the RoPE permutation")),
         "{w:?}"
     );
+    // Llama-style norms (around 1) are kept as stored.
+    assert!(
+        w.iter()
+            .any(|w| w.as_str().unwrap().contains("kept the norms as stored")),
+        "{w:?}"
+    );
     // An explicit choice is obeyed without probing.
     let r = json(&[hf.to_str().unwrap(), &gg, "--qk-unpermute", "off"]);
     assert_eq!(
         find(&r, "model.layers.0.self_attn.q_proj.weight")["identical"],
         false
     );
-    assert!(r["b"]["warnings"].as_array().unwrap().is_empty());
+    let w = r["b"]["warnings"].as_array().unwrap();
+    assert!(
+        !w.iter().any(|w| w.as_str().unwrap().contains("Q/K")),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn an_unknown_architecture_gets_plus_one_norms_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let hf = dir.path().join("model.safetensors");
+    std::fs::copy(fixture("mixtral/model.safetensors"), &hf).unwrap();
+    let gg = fixture("mixtral/model-f32-norms-plus-one-arch-x.gguf");
+    let r = json(&[hf.to_str().unwrap(), &gg]);
+    assert_eq!(r["summary"]["differs"], false, "{}", r["summary"]);
+    assert_eq!(transforms(find(&r, "model.norm.weight")), ["norm_plus_one"]);
+    let w: Vec<&str> = r["b"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("compared every *norm.weight as w + 1")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter().any(|w| w.contains("undid the RoPE permutation")),
+        "{w:?}"
+    );
 }

@@ -7,8 +7,8 @@ use regex::Regex;
 
 use crate::consume::{run_with_progress, DiffConsumer, ReportOptions};
 use crate::crossformat::{
-    annotate, pair_family, probe_qk, ModelFacts, NameMap, QkUnpermute, RenameRules, StackedExperts,
-    TiedEmbeddings,
+    annotate, pair_family, probe_norm_plus_one, probe_qk, ModelFacts, NameMap, QkUnpermute,
+    RenameRules, StackedExperts, TiedEmbeddings,
 };
 use crate::error::{Error, Result};
 use crate::matching::{match_tensors, ContentRenames, Filter, Matcher, Matching};
@@ -114,7 +114,15 @@ impl Config {
                 }
             }
         }
-        annotate(&mut matching, a, b, &fa, &fb, qk);
+        let norms = probe_norm_plus_one(a, b, &matching, &fa, &fb).map(|(fold, why)| {
+            if fb.is_gguf {
+                matching.warnings_b.push(why);
+            } else {
+                matching.warnings_a.push(why);
+            }
+            fold
+        });
+        annotate(&mut matching, a, b, &fa, &fb, qk, norms);
         matching
     }
 }

@@ -386,6 +386,76 @@ pub enum QkUnpermute {
     Off,
 }
 
+/// Σ(a − b)² of `pairing` as the plan and stream compare it (its transforms undone); `None`
+/// when it is not a float pair or cannot be read.
+fn pair_sum_sq(a: &Model, b: &Model, pairing: &Pairing) -> Option<f64> {
+    let plan = crate::plan::plan_pair(a, b, 0, pairing);
+    if plan.mode != crate::plan::CompareMode::Float {
+        return None;
+    }
+    let mut acc = 0f64;
+    crate::stream::PairStream::new(a, b, &plan)
+        .for_each_piece(0..plan.region.total(), |piece| {
+            let (xa, xb) = piece.f32()?;
+            acc += xa
+                .iter()
+                .zip(xb)
+                .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+                .sum::<f64>();
+            Ok(())
+        })
+        .ok()?;
+    acc.is_finite().then_some(acc)
+}
+
+/// For an architecture whose converter habits are unknown (neither side names a family), decides
+/// whether GGUF norms are stored as `w + 1` by comparing both readings of the first GGUF ↔
+/// non-GGUF `*norm.weight` pair. Returns the decision and a sentence saying what was compared;
+/// `None` when there is nothing to probe (or both readings tie).
+pub fn probe_norm_plus_one(
+    a: &Model,
+    b: &Model,
+    matching: &Matching,
+    fa: &ModelFacts,
+    fb: &ModelFacts,
+) -> Option<(bool, String)> {
+    if fa.is_gguf == fb.is_gguf || pair_family(fa, fb).is_some() {
+        return None;
+    }
+    let p = matching.pairs().find(|p| {
+        let (ta, tb) = (&a.tensors()[p.a], &b.tensors()[p.b]);
+        let (g, o) = if fb.is_gguf { (tb, ta) } else { (ta, tb) };
+        p.matched_by != MatchedBy::Content
+            && g.name.ends_with("norm.weight")
+            && !names::is_gguf_name(&o.name)
+    })?;
+    let folded = p.clone().with(Transform::NormPlusOne {
+        folded_in_b: fb.is_gguf,
+    });
+    let (plain, plus_one) = (pair_sum_sq(a, b, p)?, pair_sum_sq(a, b, &folded)?);
+    if plain == plus_one {
+        return None;
+    }
+    let fold = plus_one < plain;
+    let name = if fb.is_gguf {
+        &b.tensors()[p.b].name
+    } else {
+        &a.tensors()[p.a].name
+    };
+    Some((
+        fold,
+        format!(
+            "norm storage of this architecture is not known: compared {name} as stored and as w + 1 \
+             (sum of squared differences {plain:.6e} and {plus_one:.6e}) and {}",
+            if fold {
+                "compared every *norm.weight as w + 1"
+            } else {
+                "kept the norms as stored"
+            }
+        ),
+    ))
+}
+
 /// For an architecture whose converter habits are unknown (neither side names a family of
 /// [`names`]), decides the Q/K row order by comparing both: the first GGUF ↔ non-GGUF
 /// `blk.N.attn_q.weight` pair is compared as stored and unpermuted, and the order with the
@@ -410,31 +480,12 @@ pub fn probe_qk(
             && !names::is_gguf_name(&o.name)
             && crate::plan::qk_map(heads, fb.is_gguf, &ta.shape, &tb.shape).is_some()
     })?;
-    let sum_sq = |pairing: &Pairing| -> Option<f64> {
-        let plan = crate::plan::plan_pair(a, b, 0, pairing);
-        if plan.mode != crate::plan::CompareMode::Float {
-            return None;
-        }
-        let mut acc = 0f64;
-        crate::stream::PairStream::new(a, b, &plan)
-            .for_each_piece(0..plan.region.total(), |piece| {
-                let (xa, xb) = piece.f32()?;
-                acc += xa
-                    .iter()
-                    .zip(xb)
-                    .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-                    .sum::<f64>();
-                Ok(())
-            })
-            .ok()?;
-        Some(acc)
-    };
     let permuted = p.clone().with(Transform::UnpermutedQk {
         heads,
         permuted_in_b: fb.is_gguf,
     });
-    let (plain, unpermuted) = (sum_sq(p)?, sum_sq(&permuted)?);
-    if !(plain.is_finite() && unpermuted.is_finite()) || plain == unpermuted {
+    let (plain, unpermuted) = (pair_sum_sq(a, b, p)?, pair_sum_sq(a, b, &permuted)?);
+    if plain == unpermuted {
         return None;
     }
     let undo = unpermuted < plain;
@@ -462,7 +513,8 @@ pub fn probe_qk(
 }
 
 /// Adds the transforms of each GGUF ↔ non-GGUF pair of `matching`: `dims_reversed` (rank ≥ 2),
-/// `unpermuted_qk` (llama family, or `--qk-unpermute on`), `norm_plus_one` (gemma family norms).
+/// `unpermuted_qk` (llama family, or `--qk-unpermute on`), `norm_plus_one` (gemma family norms,
+/// or as `norm_plus_one` says when it is `Some`).
 /// Pairs found by content get only `dims_reversed`, and a non-GGUF tensor already named as in
 /// GGUF is taken to be in the converter's layout (no `unpermuted_qk` unless `On`, no
 /// `norm_plus_one`).
@@ -473,11 +525,13 @@ pub fn annotate(
     fa: &ModelFacts,
     fb: &ModelFacts,
     qk: QkUnpermute,
+    norm_plus_one: Option<bool>,
 ) {
     if fa.is_gguf == fb.is_gguf {
         return;
     }
     let family = pair_family(fa, fb);
+    let fold_norms = norm_plus_one.unwrap_or(family.is_some_and(Family::folds_norm_plus_one));
     let gguf_facts = if fb.is_gguf { fb } else { fa };
     let other_facts = if fb.is_gguf { fa } else { fb };
     let heads = gguf_facts.head_count.or(other_facts.head_count);
@@ -522,10 +576,7 @@ pub fn annotate(
                 });
             }
         }
-        if family.is_some_and(Family::folds_norm_plus_one)
-            && !converted_layout
-            && gguf_name.ends_with("norm.weight")
-        {
+        if fold_norms && !converted_layout && gguf_name.ends_with("norm.weight") {
             *p = p.clone().with(Transform::NormPlusOne {
                 folded_in_b: fb.is_gguf,
             });
@@ -655,7 +706,7 @@ mod tests {
             (&gg, QkUnpermute::On, true),
         ] {
             let mut m = match_tensors(other, &gg, &Filter::default(), &[&map]);
-            annotate(&mut m, other, &gg, &facts(false), &facts(true), qk);
+            annotate(&mut m, other, &gg, &facts(false), &facts(true), qk, None);
             let p = m.pairs().next().unwrap();
             let has = p.transforms.iter().any(|t| {
                 matches!(
