@@ -93,6 +93,11 @@ pub(crate) enum Command {
     Inspect(InspectArgs),
     /// Payloads (`model.diff.v1`): extract, apply, verify, show, collapse, PEFT import/export.
     Delta(crate::delta_cmd::DeltaArgs),
+    /// Quantization drift of QUANTIZED from SOURCE: per-tensor NMSE, SNR dB, cosine, max abs
+    /// and where, per layer and per quant type, the worst tensors, one verdict each.
+    ///
+    /// Tensors pair up as in `diff` (HF ↔ GGUF names, converter transforms undone).
+    Drift(DriftArgs),
     /// Print the model digest of each file (BLAKE3 over its tensors; any readable format).
     Digest(crate::delta_cmd::DigestArgs),
     /// Print a shell completion script (for example `modeldiff completions bash >
@@ -207,6 +212,53 @@ pub(crate) struct DiffArgs {
     /// A progress bar on stderr: `auto` when stderr is a terminal and the diff takes a while.
     #[arg(long, value_enum, default_value_t = ProgressChoice::Auto)]
     pub(crate) progress: ProgressChoice,
+    #[command(flatten)]
+    pub(crate) matching: MatchArgs,
+    /// Print the quantization drift report (as `modeldiff drift`) instead of the diff.
+    #[arg(long)]
+    pub(crate) drift: bool,
+    /// For changed 2-D tensors, the spectrum of ΔW: σ₁, stable rank, effective rank, r90/r99
+    /// (in JSON and as a Spectral section of the table).
+    #[arg(long)]
+    pub(crate) spectral: bool,
+}
+
+/// How tensors whose names differ are paired (shared by `diff` and `drift`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct MatchArgs {
+    /// Pair tensors whose names differ: `auto` (HF ↔ GGUF tables of the architecture), `none`,
+    /// or a JSON/TOML FILE mapping A names to B names; exact names always win.
+    #[arg(
+        long,
+        value_name = "auto|none|FILE",
+        default_value = "auto",
+        help_heading = "Matching"
+    )]
+    pub(crate) map: String,
+    /// Rename B's tensors with a sed-style rule `s/REGEX/REPL/` (`g` flag, `$1` groups) before
+    /// matching (repeatable, applied in order).
+    #[arg(long, value_name = "s/REGEX/REPL/", help_heading = "Matching")]
+    pub(crate) rename: Vec<String>,
+    /// Do not pair a tensor only in A with one only in B that has the same dtype, shape and
+    /// bytes (rename detection by content, like `git diff -M`).
+    #[arg(long, help_heading = "Matching")]
+    pub(crate) no_renames: bool,
+    /// Undo the llama.cpp converter's Q/K RoPE row permutation: `auto` for a llama-family GGUF
+    /// against a model that is not GGUF (unknown architectures: the order that matches better).
+    #[arg(long, value_enum, default_value_t = QkChoice::Auto, help_heading = "Matching")]
+    pub(crate) qk_unpermute: QkChoice,
+}
+
+/// `--qk-unpermute`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum QkChoice {
+    /// For a llama-family GGUF against a model that is not GGUF; for an unknown architecture,
+    /// the order that matches better.
+    Auto,
+    /// For every GGUF ↔ non-GGUF `attn_q`/`attn_k` pair whose head counts are known.
+    On,
+    /// Never.
+    Off,
 }
 
 /// Validated configuration for the libraries.
@@ -236,6 +288,103 @@ fn regexes(flag: &str, pats: &[String]) -> anyhow::Result<Vec<Regex>> {
         .collect()
 }
 
+/// `--map auto|none|FILE`: a FILE ending in `.toml` is read as TOML, any other as JSON.
+fn name_map(choice: &str) -> anyhow::Result<Option<modeldiff::NameMap>> {
+    Ok(match choice {
+        "auto" => Some(modeldiff::NameMap::Auto(None)),
+        "none" => None,
+        file => {
+            let path = std::path::Path::new(file);
+            let meta = std::fs::metadata(path)
+                .map_err(|e| anyhow::anyhow!("cannot read --map {file}: {e}"))?;
+            // A name map lists names, one line each: 64 MiB is far beyond any real one.
+            if meta.len() > 64 << 20 {
+                bail!(
+                    "--map {file} is {} bytes, more than the 64 MiB accepted",
+                    meta.len()
+                );
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read --map {file}: {e}"))?;
+            let toml = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+            Some(modeldiff::NameMap::parse(file, &text, toml)?)
+        }
+    })
+}
+
+impl MatchArgs {
+    /// Sets the engine's matching options.
+    pub(crate) fn apply(&self, engine: &mut modeldiff::Config) -> anyhow::Result<()> {
+        engine.name_map = name_map(&self.map)?;
+        engine.rename = modeldiff::RenameRules::parse(&self.rename)?;
+        engine.detect_renames = !self.no_renames;
+        engine.qk_unpermute = match self.qk_unpermute {
+            QkChoice::Auto => modeldiff::QkUnpermute::Auto,
+            QkChoice::On => modeldiff::QkUnpermute::On,
+            QkChoice::Off => modeldiff::QkUnpermute::Off,
+        };
+        Ok(())
+    }
+}
+
+/// Output formats of `drift`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DriftFormat {
+    /// Human-readable tables.
+    Table,
+    /// The `modeldiff.drift.v1` JSON document.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DriftArgs {
+    /// The source model (A: the original weights, for example BF16 SafeTensors).
+    pub(crate) source: PathBuf,
+    /// The quantized model (B, for example a Q4_K_M GGUF).
+    pub(crate) quantized: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DriftFormat::Table)]
+    pub(crate) format: DriftFormat,
+    /// List the N tensors with the largest NMSE.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub(crate) top: usize,
+    /// List every tensor instead of the worst ones.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Only compare tensors whose name matches REGEX (repeatable: any may match).
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) include: Vec<String>,
+    /// Skip tensors whose name matches REGEX (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) exclude: Vec<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
+    #[command(flatten)]
+    pub(crate) matching: MatchArgs,
+}
+
+impl DriftArgs {
+    pub(crate) fn validate(&self) -> anyhow::Result<modeldiff::Config> {
+        let mut engine = modeldiff::Config::default();
+        engine.include = regexes("include", &self.include)?;
+        engine.exclude = regexes("exclude", &self.exclude)?;
+        if self.threads == Some(0) {
+            bail!("--threads must be at least 1");
+        }
+        if self.top == 0 {
+            bail!("--top must be at least 1");
+        }
+        engine.threads = self.threads;
+        // Drift is about tensors: metadata of a source and its quantization always differs.
+        engine.ignore_metadata = true;
+        self.matching.apply(&mut engine)?;
+        Ok(engine)
+    }
+}
+
 impl DiffArgs {
     pub(crate) fn validate(&self) -> anyhow::Result<DiffConfig> {
         let mut engine = modeldiff::Config::default();
@@ -257,6 +406,11 @@ impl DiffArgs {
         }
         engine.threads = self.threads;
         engine.ignore_metadata = self.ignore_metadata;
+        self.matching.apply(&mut engine)?;
+        engine.spectral = self.spectral;
+        if self.drift && matches!(self.format, OutputFormat::Csv | OutputFormat::Markdown) {
+            bail!("--drift prints a table or JSON: it cannot be combined with --format csv or markdown");
+        }
         let mut open = modeldiff_formats::OpenOptions::default();
         open.verify_checksums = !self.no_verify;
         Ok(DiffConfig { engine, open })

@@ -21,7 +21,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 
-use args::{Cli, ColorChoice, Command, DiffArgs, InspectArgs, InspectFormat, OutputFormat};
+use args::{
+    Cli, ColorChoice, Command, DiffArgs, DriftArgs, DriftFormat, InspectArgs, InspectFormat,
+    OutputFormat,
+};
 use render::text::TextOptions;
 use render::view::View;
 
@@ -104,6 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Delta(args) => delta_cmd::run(args),
+        Command::Drift(args) => drift(args, &text),
         Command::Digest(args) => delta_cmd::digest(args),
     }
 }
@@ -168,6 +172,14 @@ fn diff(args: DiffArgs, text: &TextOptions) -> anyhow::Result<ExitCode> {
         bar.finish();
     }
     let report = report?;
+    if args.drift {
+        let d = modeldiff::drift(&report, &b, args.top.unwrap_or(DEFAULT_WORST));
+        let json = args.format == OutputFormat::Json;
+        if !args.quiet {
+            print_drift(&d, json, args.all, text)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let view = View {
         all: args.all,
         by: args.by,
@@ -209,6 +221,46 @@ fn diff(args: DiffArgs, text: &TextOptions) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         },
     )
+}
+
+/// Tensors the drift report lists by default.
+const DEFAULT_WORST: usize = 10;
+
+fn drift(args: DriftArgs, text: &TextOptions) -> anyhow::Result<ExitCode> {
+    let mut cfg = args.validate()?;
+    modeldiff_kernels::Isa::try_selected().context("cannot choose the SIMD implementation")?;
+    let open = modeldiff_formats::OpenOptions::default();
+    let a = modeldiff_formats::open_with(&args.source, &open)
+        .context("cannot read the source model")?;
+    let b = modeldiff_formats::open_with(&args.quantized, &open)
+        .context("cannot read the quantized model")?;
+    let counter = Arc::new(modeldiff::Progress::new());
+    cfg.progress = Some(Arc::clone(&counter));
+    let bar = progress::start(args::ProgressChoice::Auto, counter);
+    let report = modeldiff::diff(&a, &b, &cfg);
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let d = modeldiff::drift(&report?, &b, args.top);
+    print_drift(&d, args.format == DriftFormat::Json, args.all, text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_drift(
+    d: &modeldiff::DriftReport,
+    json: bool,
+    all: bool,
+    text: &TextOptions,
+) -> anyhow::Result<()> {
+    let stdout = io::stdout().lock();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout);
+    if json {
+        render::json(&mut out, d)?;
+    } else {
+        render::text::render(&mut out, &render::drift::drift_document(d, all), text)?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Writes the HTML report whole or not at all: a temporary file in the target's directory,

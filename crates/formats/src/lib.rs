@@ -173,7 +173,25 @@ fn open_unwatched(path: &Path, options: &OpenOptions) -> Result<Model> {
     }
     let head = read_head(path)?;
     match detect(&head) {
-        Some(Detected::SafeTensors) => safetensors::open_file(path),
+        Some(Detected::SafeTensors) => match safetensors::index_beside_shard(path) {
+            // One shard of a sharded checkpoint opens the whole checkpoint, as a GGUF shard
+            // does, and says so.
+            Some(Ok(index)) => {
+                let mut model = safetensors::open_index(&index, options.root.as_deref())?;
+                model.warn(format!(
+                    "{} is one shard of a sharded checkpoint: opened the whole checkpoint through {}",
+                    path.display(),
+                    index.display()
+                ));
+                Ok(model)
+            }
+            Some(Err(why)) => {
+                let mut model = safetensors::open_file(path)?;
+                model.warn(why);
+                Ok(model)
+            }
+            None => safetensors::open_file(path),
+        },
         Some(Detected::SafeTensorsIndex) => safetensors::open_index(path, options.root.as_deref()),
         Some(Detected::Gguf) => gguf::open(path, options),
         Some(Detected::Apr) => apr::open(path, options),
@@ -269,7 +287,20 @@ pub fn open_bytes_with(
     let bytes = bytes.into();
     let head = &bytes[..bytes.len().min(HEAD_BYTES)];
     match detect(head) {
-        Some(Detected::SafeTensors) => safetensors::open_storage(&path, Storage::Owned(bytes)),
+        Some(Detected::SafeTensors) => {
+            let mut model = safetensors::open_storage(&path, Storage::Owned(bytes))?;
+            // As for a GGUF shard: a buffer has no siblings to open.
+            let shard = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .and_then(safetensors::shard_name);
+            if let Some((_, k, n)) = shard {
+                model.warn(format!(
+                    "the buffer is shard {k} of a checkpoint sharded over {n} files; only it was opened"
+                ));
+            }
+            Ok(model)
+        }
         Some(Detected::Gguf) => {
             gguf::open_storage(&path, Storage::Owned(bytes), options, gguf::Siblings::None)
         }

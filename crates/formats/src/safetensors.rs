@@ -295,6 +295,67 @@ pub(crate) fn open_storage(path: &Path, storage: Storage) -> Result<Model> {
     )
 }
 
+/// `(PREFIX, k, n)` of a shard's file name `PREFIX-0000k-of-0000n.safetensors`.
+pub(crate) fn shard_name(file: &str) -> Option<(&str, &str, &str)> {
+    let stem = file.strip_suffix(".safetensors")?;
+    let tail = stem.get(stem.len().checked_sub(15)?..)?;
+    let b = tail.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if !(b[0] == b'-' && digits(1..6) && &tail[6..10] == "-of-" && digits(10..15)) {
+        return None;
+    }
+    Some((&stem[..stem.len() - 15], &tail[1..6], &tail[10..15]))
+}
+
+/// The shard index beside `path` when `path` is one shard of a sharded checkpoint
+/// (`PREFIX-00001-of-00003.safetensors`): `model.safetensors.index.json` or
+/// `PREFIX.safetensors.index.json` in the same directory. `Some(Ok(index))` when an index
+/// lists the shard; `Some(Err(why))` when an index is there but cannot be read or does not list
+/// it (the shard then opens alone, with `why` as a warning); `None` when the name is not a
+/// shard's or no index is beside it.
+pub(crate) fn index_beside_shard(path: &Path) -> Option<std::result::Result<PathBuf, String>> {
+    let file = path.file_name()?.to_str()?;
+    let (prefix, _, _) = shard_name(file)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let candidates: Vec<PathBuf> = [
+        "model.safetensors.index.json".to_string(),
+        format!("{prefix}.safetensors.index.json"),
+    ]
+    .into_iter()
+    .map(|n| dir.join(n))
+    .filter(|c| std::fs::metadata(c).is_ok_and(|m| m.is_file()))
+    .collect();
+    let mut why = None;
+    for c in &candidates {
+        let listed = std::fs::read(c)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| parse_shard_index(c, &bytes).map_err(|e| e.to_string()))
+            .map(|idx| {
+                idx.shards
+                    .iter()
+                    .any(|s| Path::new(s).file_name().and_then(|f| f.to_str()) == Some(file))
+            });
+        match listed {
+            Ok(true) => return Some(Ok(c.clone())),
+            Ok(false) => {
+                why.get_or_insert(format!(
+                    "{} does not list this shard; only the shard was opened",
+                    c.display()
+                ));
+            }
+            Err(e) => {
+                why.get_or_insert(format!(
+                    "the shard index beside this shard cannot be used ({e}); only the shard was opened"
+                ));
+            }
+        }
+    }
+    why.map(Err)
+}
+
 /// Opens a directory holding one `*.safetensors.index.json`, or else exactly one `.safetensors`.
 pub(crate) fn open_dir(dir: &Path) -> Result<Model> {
     let mut indexes = Vec::new();

@@ -12,7 +12,7 @@ use modeldiff_kernels::{DiffStats, Isa};
 
 use crate::describe::describe;
 use crate::error::Result;
-use crate::matching::{Entry, Matching};
+use crate::matching::{Entry, MatchedBy, Matching};
 use crate::metadata::{MetaChange, MetaChangeKind};
 use crate::plan::{CompareMode, Job, NotComparable, PairPlan, Plan, Side};
 use crate::progress::{job_bytes, plan_bytes, Progress};
@@ -196,6 +196,8 @@ impl DiffConsumer {
         let mut summary = SummaryBuilder::new(matching);
         let mut tensors = Vec::with_capacity(matching.entries.len());
         let (mut model_a, mut model_b) = (describe(a), describe(b));
+        model_a.warnings.extend(matching.warnings_a.iter().cloned());
+        model_b.warnings.extend(matching.warnings_b.iter().cloned());
         for (e, entry) in matching.entries.iter().enumerate() {
             let t = match entry {
                 Entry::OnlyA(ia) => only_one(a, *ia, ChangeKind::Removed),
@@ -268,6 +270,9 @@ fn only_one(m: &Model, index: usize, change: ChangeKind) -> TensorReport {
     };
     TensorReport {
         name: t.name.clone(),
+        name_b: None,
+        matched_by: None,
+        transforms: Vec::new(),
         change,
         shape_a,
         shape_b,
@@ -277,6 +282,7 @@ fn only_one(m: &Model, index: usize, change: ChangeKind) -> TensorReport {
         identical: None,
         mismatches: None,
         metrics: None,
+        spectral: None,
     }
 }
 
@@ -306,9 +312,18 @@ fn paired(
         PairOutcome::Bytes(eq) => identical = Some(*eq),
         PairOutcome::None => {}
     }
+    let by = pair.pairing.matched_by;
     TensorReport {
         name: ta.name.clone(),
-        change: if ta.shape != tb.shape {
+        name_b: (tb.name != ta.name).then(|| tb.name.clone()),
+        matched_by: (by != MatchedBy::ExactName).then(|| by.as_str().to_string()),
+        transforms: pair
+            .pairing
+            .transforms
+            .iter()
+            .map(|t| t.as_str().to_string())
+            .collect(),
+        change: if !pair.shapes_equal {
             ChangeKind::ShapeChanged
         } else {
             ChangeKind::Unchanged
@@ -321,6 +336,7 @@ fn paired(
         identical,
         mismatches,
         metrics,
+        spectral: None,
     }
 }
 

@@ -6,8 +6,12 @@ use modeldiff_formats::Model;
 use regex::Regex;
 
 use crate::consume::{run_with_progress, DiffConsumer, ReportOptions};
+use crate::crossformat::{
+    annotate, pair_family, probe_norm_plus_one, probe_qk, ModelFacts, NameMap, QkUnpermute,
+    RenameRules, StackedExperts, TiedEmbeddings,
+};
 use crate::error::{Error, Result};
-use crate::matching::{match_tensors, Filter};
+use crate::matching::{match_tensors, ContentRenames, Filter, Matcher, Matching};
 use crate::plan::plan;
 use crate::progress::Progress;
 use crate::report::Report;
@@ -33,6 +37,18 @@ pub struct Config {
     /// A counter the consume stage advances after every job (stored bytes of both sides), for
     /// the caller to display; the engine never draws anything.
     pub progress: Option<Arc<Progress>>,
+    /// Pair tensors through a name map after exact names (`--map`): `Some(NameMap::Auto(None))`
+    /// (the default) uses the built-in HF ↔ GGUF tables of the architecture the models name;
+    /// `None` pairs by exact name only.
+    pub name_map: Option<NameMap>,
+    /// `--rename` rules applied to B's names (before the name map).
+    pub rename: RenameRules,
+    /// Detect renames by content (same dtype, shape and bytes); `--no-renames` turns it off.
+    pub detect_renames: bool,
+    /// When to undo the Q/K RoPE permutation of llama-family GGUF files.
+    pub qk_unpermute: QkUnpermute,
+    /// Add the spectrum of ΔW to changed 2-D float pairs ([`crate::spectral`]).
+    pub spectral: bool,
 }
 
 impl Default for Config {
@@ -44,6 +60,11 @@ impl Default for Config {
             chunk_elems: DEFAULT_CHUNK_ELEMS,
             ignore_metadata: false,
             progress: None,
+            name_map: Some(NameMap::Auto(None)),
+            rename: RenameRules::default(),
+            detect_renames: true,
+            qk_unpermute: QkUnpermute::Auto,
+            spectral: false,
         }
     }
 }
@@ -52,6 +73,57 @@ impl Config {
     /// The name filter of the match stage.
     pub fn filter(&self) -> Filter {
         Filter::new(self.include.clone(), self.exclude.clone())
+    }
+
+    /// The match stage as configured: filter, exact names, `--rename` rules, the name map and
+    /// stacked experts, renames by content, tied embeddings; then the transforms of HF ↔ GGUF pairs
+    /// ([`annotate`]).
+    pub fn match_models(&self, a: &Model, b: &Model) -> Matching {
+        let (fa, fb) = (ModelFacts::of(a), ModelFacts::of(b));
+        let map = self.name_map.clone().map(|m| match m {
+            NameMap::Auto(None) => NameMap::Auto(pair_family(&fa, &fb)),
+            other => other,
+        });
+        let mut matchers: Vec<&dyn Matcher> = Vec::new();
+        if !self.rename.is_empty() {
+            matchers.push(&self.rename);
+        }
+        if let Some(m) = &map {
+            matchers.push(m);
+            matchers.push(&StackedExperts);
+        }
+        if self.detect_renames {
+            matchers.push(&ContentRenames);
+        }
+        if map.is_some() {
+            matchers.push(&TiedEmbeddings);
+        }
+        let mut matching = match_tensors(a, b, &self.filter(), &matchers);
+        let mut qk = self.qk_unpermute;
+        if qk == QkUnpermute::Auto {
+            if let Some((undo, why)) = probe_qk(a, b, &matching, &fa, &fb) {
+                qk = if undo {
+                    QkUnpermute::On
+                } else {
+                    QkUnpermute::Off
+                };
+                if fb.is_gguf {
+                    matching.warnings_b.push(why);
+                } else {
+                    matching.warnings_a.push(why);
+                }
+            }
+        }
+        let norms = probe_norm_plus_one(a, b, &matching, &fa, &fb).map(|(fold, why)| {
+            if fb.is_gguf {
+                matching.warnings_b.push(why);
+            } else {
+                matching.warnings_a.push(why);
+            }
+            fold
+        });
+        annotate(&mut matching, a, b, &fa, &fb, qk, norms);
+        matching
     }
 }
 
@@ -75,7 +147,8 @@ pub fn with_threads<T: Send>(
 
 /// Compares model `a` (old) with model `b` (new).
 ///
-/// The stages run in order: [`match_tensors`] (names, filters) → [`plan`] (compare mode,
+/// The stages run in order: [`match_tensors`] (names, filters, the matchers of
+/// [`Config::match_models`]) → [`plan`] (compare mode,
 /// region, chunked jobs) → [`run_with_progress`] with the [`DiffConsumer`] (pieces streamed
 /// through the metric kernels on all cores, advancing [`Config::progress`]) →
 /// [`DiffConsumer::fold`] and [`DiffConsumer::report_with`] (merged in job order, so the report
@@ -84,13 +157,22 @@ pub fn diff(a: &Model, b: &Model, config: &Config) -> Result<Report> {
     // Surface a bad forced ISA as an error before any work, never as a silent fallback.
     modeldiff_kernels::Isa::try_selected()?;
     with_threads(config.threads, || {
-        let matching = match_tensors(a, b, &config.filter(), &[]);
+        let matching = config.match_models(a, b);
         let plan = plan(a, b, &matching, config.chunk_elems);
         let partials = run_with_progress(a, b, &plan, &DiffConsumer, config.progress.as_deref())?;
         let outcomes = DiffConsumer.fold(&plan, &partials);
         let options = ReportOptions {
             ignore_metadata: config.ignore_metadata,
         };
-        Ok(DiffConsumer.report_with(a, b, &matching, &plan, &outcomes, &options))
+        let mut report = DiffConsumer.report_with(a, b, &matching, &plan, &outcomes, &options);
+        if config.spectral {
+            for pair in &plan.pairs {
+                let t = &mut report.tensors[pair.entry];
+                if t.identical == Some(false) {
+                    t.spectral = crate::spectral::pair_spectral(a, b, pair)?;
+                }
+            }
+        }
+        Ok(report)
     })
 }

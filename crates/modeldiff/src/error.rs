@@ -49,6 +49,14 @@ pub enum Error {
         /// What went wrong, naming the value or option.
         detail: String,
     },
+    /// A name map (`--map FILE`) or rename rule is malformed.
+    #[error("name map {source_name}: {detail}")]
+    NameMap {
+        /// The map's file name (or the rule as given).
+        source_name: String,
+        /// What is wrong, naming the line or key.
+        detail: String,
+    },
 }
 
 /// Result alias for the engine.

@@ -21,6 +21,11 @@
 //!    [`modeldiff_kernels::DiffStats`] per pair and builds the [`Report`] (schema
 //!    `modeldiff.report.v1`), including the metadata diff ([`MetaChange`]).
 //!
+//! Cross-format diffs plug into the match stage ([`crossformat`]: HF ↔ GGUF name tables,
+//! `--rename` rules, renames by content, tied embeddings, and the converter [`Transform`]s that
+//! the plan undoes, such as the Q/K RoPE row permutation); [`drift()`] turns a report into the
+//! quantization drift report, and [`spectral`] adds the spectrum of a change.
+//!
 //! [`inspect()`] describes a single model ([`Inspection`]); [`describe`] is the part about one
 //! model that a report and an inspection share.
 //!
@@ -67,7 +72,9 @@
 #![forbid(unsafe_code)]
 
 pub mod consume;
+pub mod crossformat;
 mod describe;
+pub mod drift;
 mod engine;
 mod error;
 pub mod inspect;
@@ -79,16 +86,19 @@ pub mod plan;
 pub mod progress;
 mod region;
 pub mod report;
+pub mod spectral;
 pub mod stream;
 #[cfg(test)]
 mod testutil;
 
 pub use consume::{Consumer, DiffConsumer, ReportOptions};
+pub use crossformat::{ModelFacts, NameMap, QkUnpermute, RenameRules};
 pub use describe::{describe, Property};
+pub use drift::{drift, DriftReport, Verdict, DRIFT_SCHEMA};
 pub use engine::{diff, with_threads, Config, DEFAULT_CHUNK_ELEMS};
 pub use error::{Error, Result};
 pub use inspect::{inspect, Inspection, INSPECT_SCHEMA};
-pub use matching::{match_tensors, Filter, Matcher, Matching};
+pub use matching::{match_tensors, Filter, MatchedBy, Matcher, Matching, Transform};
 pub use metadata::{MetaChange, MetaChangeKind, MetaSummary, MetaValueView};
 pub use plan::{plan, CompareMode, Plan};
 pub use progress::Progress;

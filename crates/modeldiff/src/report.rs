@@ -78,8 +78,21 @@ impl ChangeKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TensorReport {
-    /// Tensor name.
+    /// Tensor name (A's name for a matched pair).
     pub name: String,
+    /// B's name, when a matched pair's names differ (name map, `--rename`, rename by content,
+    /// tied embeddings); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_b: Option<String>,
+    /// How a pair whose names differ was found (`name_map`, `rename_rule`, `content`,
+    /// `tied_embeddings`); absent for exact names and unpaired tensors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched_by: Option<String>,
+    /// Transforms undone before comparing, from the fixed vocabulary `renamed`,
+    /// `dims_reversed`, `unpermuted_qk`, `norm_plus_one`, `tied_embeddings`, `experts_split`;
+    /// absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<String>,
     /// Structural class.
     pub change: ChangeKind,
     /// Row-major shape in A (`None` if added).
@@ -100,6 +113,10 @@ pub struct TensorReport {
     /// Float metrics; `None` for integer/boolean pairs, raw-byte-only pairs and uncompared
     /// tensors.
     pub metrics: Option<Metrics>,
+    /// The spectrum of the change (`--spectral`, [`crate::Config::spectral`]): changed 2-D
+    /// float pairs of equal shapes only; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectral: Option<crate::spectral::Spectral>,
 }
 
 /// Float metrics over the element pairs where both values are finite.

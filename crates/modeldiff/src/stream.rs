@@ -81,18 +81,36 @@ impl<'m> PairStream<'m> {
         elems: Range<u64>,
         mut f: impl FnMut(&mut Piece<'_>) -> Result<()>,
     ) -> Result<()> {
+        let align = &self.pair.align;
         let mut walk = |bufs: &mut Buffers| -> Result<()> {
             for (offset_a, offset_b, len) in self.pair.region.pieces(elems.start, elems.end) {
-                let mut piece = Piece {
-                    stream: *self,
-                    offset_a,
-                    offset_b,
-                    len: len as usize,
-                    bufs: &mut *bufs,
-                };
-                f(&mut piece)?;
-                self.a.check_unchanged()?;
-                self.b.check_unchanged()?;
+                // A row map (only on equal shapes) cuts the run at A's row boundaries and
+                // reads each row of A against its row of B.
+                let mut runs: Vec<(u64, u64, u64)> = Vec::new();
+                match align.rows {
+                    Some(map) if align.cols > 0 => {
+                        let (mut k, end) = (offset_a, offset_a + len);
+                        while k < end {
+                            let (row, col) = (k / align.cols, k % align.cols);
+                            let n = (align.cols - col).min(end - k);
+                            runs.push((k, map.b_row(row) * align.cols + col, n));
+                            k += n;
+                        }
+                    }
+                    _ => runs.push((offset_a + align.base_a, offset_b + align.base_b, len)),
+                }
+                for (offset_a, offset_b, len) in runs {
+                    let mut piece = Piece {
+                        stream: *self,
+                        offset_a,
+                        offset_b,
+                        len: len as usize,
+                        bufs: &mut *bufs,
+                    };
+                    f(&mut piece)?;
+                    self.a.check_unchanged()?;
+                    self.b.check_unchanged()?;
+                }
             }
             Ok(())
         };
@@ -157,19 +175,23 @@ impl Piece<'_> {
     }
 
     /// A's values as `f32`, decoded into this thread's buffer unless A is stored as
-    /// little-endian F32 (then read straight from the map).
+    /// little-endian F32 (then read straight from the map). Values are as compared: with the
+    /// pair's [`crate::plan::Align::add_a`] added.
     pub fn f32_a(&mut self) -> Result<&[f32]> {
         let (model, index, range) = (self.stream.a, self.stream.pair.pairing.a, self.range_a());
-        decode_f32(model, index, range, &mut self.bufs.fa)
+        let add = self.stream.pair.align.add_a;
+        decode_shifted(model, index, range, &mut self.bufs.fa, add)
     }
 
-    /// Both sides' values as `f32` (see [`Piece::f32_a`]).
+    /// Both sides' values as `f32` (see [`Piece::f32_a`]), as compared: B's run is the row
+    /// the pair's row map names, and each side has its constant added.
     pub fn f32(&mut self) -> Result<(&[f32], &[f32])> {
         let p = &self.stream.pair.pairing;
+        let align = &self.stream.pair.align;
         let (ra, rb) = (self.range_a(), self.range_b());
         let Buffers { fa, fb, .. } = &mut *self.bufs;
-        let xa = decode_f32(self.stream.a, p.a, ra, fa)?;
-        let xb = decode_f32(self.stream.b, p.b, rb, fb)?;
+        let xa = decode_shifted(self.stream.a, p.a, ra, fa, align.add_a)?;
+        let xb = decode_shifted(self.stream.b, p.b, rb, fb, align.add_b)?;
         Ok((xa, xb))
     }
 
@@ -200,6 +222,29 @@ fn decode_f32<'a>(
     let n = range.len();
     grow(buf, n);
     model.decode_f32(index, range, &mut buf[..n])?;
+    Ok(&buf[..n])
+}
+
+/// [`decode_f32`], then `add` added to every value (copied into `buf` when it is not zero).
+fn decode_shifted<'a>(
+    model: &'a Model,
+    index: usize,
+    range: Range<usize>,
+    buf: &'a mut Vec<f32>,
+    add: f32,
+) -> Result<&'a [f32]> {
+    if add == 0.0 {
+        return decode_f32(model, index, range, buf);
+    }
+    let n = range.len();
+    grow(buf, n);
+    match model.f32_view(index) {
+        Some(v) => buf[..n].copy_from_slice(&v[range]),
+        None => model.decode_f32(index, range, &mut buf[..n])?,
+    }
+    for x in &mut buf[..n] {
+        *x += add;
+    }
     Ok(&buf[..n])
 }
 

@@ -41,6 +41,23 @@ fn shape_cell(t: &TensorReport) -> String {
     }
 }
 
+/// The Tensor cell: A's name, `a → b` when B's name differs.
+fn name_cell(t: &TensorReport) -> String {
+    match &t.name_b {
+        Some(b) => format!("{} → {b}", t.name),
+        None => t.name.clone(),
+    }
+}
+
+/// The Status cell: the status, with the transforms undone in parentheses.
+fn status_cell(t: &TensorReport, status: &Status) -> String {
+    if t.transforms.is_empty() {
+        status.label()
+    } else {
+        format!("{} ({})", status.label(), t.transforms.join(", "))
+    }
+}
+
 /// Relative L2 above which a change is large (red); below it, drift (yellow): 1 %, between
 /// half-precision rounding (~1e-3) and 4-bit quantization (~1e-1).
 const LARGE_REL_L2: f64 = 1e-2;
@@ -292,12 +309,12 @@ fn tensor_table(rows: &[Row<'_>], with_nonfinite: bool) -> Table {
             let tone = row_tone(row, Some(&status));
             let m = t.metrics.as_ref();
             let mut cells = vec![
-                Cell::code(t.name.clone()).tone(if tone == Tone::Dim {
+                Cell::code(name_cell(t)).tone(if tone == Tone::Dim {
                     Tone::Dim
                 } else {
                     Tone::Plain
                 }),
-                text(status.label()).tone(tone),
+                text(status_cell(t, &status)).tone(tone),
                 text(shape_cell(t)),
                 text(opt_sci(m.map(|m| m.l2))),
                 text(opt_sci(m.and_then(|m| m.rel_l2))).tone(tone),
@@ -588,6 +605,9 @@ pub(crate) fn diff_document(r: &Report, view: &View) -> Document {
         };
     }
     let mut sections = vec![opening(r), rows_section(r, view)];
+    if let Some(section) = spectral_section(r) {
+        sections.push(section);
+    }
     if !r.metadata.is_empty() {
         sections.push(Section {
             heading: Some("Metadata".into()),
@@ -609,6 +629,40 @@ pub(crate) fn diff_document(r: &Report, view: &View) -> Document {
     }
 }
 
+/// The spectra of the changes (`--spectral`), when any were computed.
+fn spectral_section(r: &Report) -> Option<Section> {
+    let rows: Vec<Vec<Cell>> = r
+        .tensors
+        .iter()
+        .filter_map(|t| {
+            let s = t.spectral.as_ref()?;
+            let rank = |x: Option<usize>| x.map_or(format!(">{}", s.k), |n| n.to_string());
+            Some(vec![
+                Cell::code(name_cell(t)),
+                text(sci(s.sigma1)),
+                text(format!("{:.2}", s.stable_rank)),
+                text(format!("{:.2}", s.effective_rank)),
+                text(rank(s.r90)),
+                text(rank(s.r99)),
+            ])
+        })
+        .collect();
+    (!rows.is_empty()).then(|| Section {
+        heading: Some("Spectral (ΔW = B − A)".into()),
+        blocks: vec![Block::Table(Table {
+            columns: vec![
+                Column::left("Tensor").shrink(16),
+                Column::right("σ1"),
+                Column::right("Stable Rank"),
+                Column::right("Eff. Rank"),
+                Column::right("r90"),
+                Column::right("r99"),
+            ],
+            rows,
+        })],
+    })
+}
+
 /// The verdict line and its tone, for renderers that show it apart (HTML).
 pub(crate) fn verdict_line(r: &Report) -> (String, Tone) {
     verdict(r)
@@ -622,7 +676,13 @@ pub(crate) fn diff_records(r: &Report, view: &View) -> Table {
     if view.by != GroupBy::Tensor {
         return group_records(&shown.rows);
     }
-    let columns = [
+    // Pairs whose names differ add two columns at the end (absent otherwise, so the layout of
+    // same-name diffs does not change).
+    let renamed = shown.rows.iter().any(|row| {
+        row.tensor
+            .is_some_and(|t| t.name_b.is_some() || !t.transforms.is_empty())
+    });
+    let mut columns = [
         "name",
         "change",
         "dtype_a",
@@ -651,6 +711,9 @@ pub(crate) fn diff_records(r: &Report, view: &View) -> Table {
     ]
     .map(Column::left)
     .to_vec();
+    if renamed {
+        columns.extend(["name_b", "transforms"].map(Column::left));
+    }
     let f = |x: Option<f64>| text(num::csv(x));
     let dims = |s: &[u64]| {
         let d: Vec<String> = s.iter().map(|d| d.to_string()).collect();
@@ -664,7 +727,7 @@ pub(crate) fn diff_records(r: &Report, view: &View) -> Table {
         .map(|row| {
             let t = row.tensor.expect("tensor rows");
             let m = t.metrics.as_ref();
-            vec![
+            let mut cells = vec![
                 Cell::code(t.name.clone()),
                 text(t.change.as_str()),
                 show(t.dtype_a.clone()),
@@ -690,7 +753,12 @@ pub(crate) fn diff_records(r: &Report, view: &View) -> Table {
                 f(m.and_then(|m| m.nmse)),
                 f(m.and_then(|m| m.nmse_db)),
                 text(Status::of(t).label()),
-            ]
+            ];
+            if renamed {
+                cells.push(Cell::code(t.name_b.clone().unwrap_or_default()));
+                cells.push(text(t.transforms.join(" ")));
+            }
+            cells
         })
         .collect();
     Table { columns, rows }

@@ -12,6 +12,7 @@
 
 mod build;
 pub(crate) mod csv;
+pub(crate) mod drift;
 pub(crate) mod html;
 pub(crate) mod markdown;
 pub(crate) mod num;
