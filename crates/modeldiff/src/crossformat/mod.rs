@@ -15,7 +15,7 @@ pub mod names;
 use std::collections::HashMap;
 use std::path::Path;
 
-use modeldiff_formats::{Format, MetaValue, Model};
+use modeldiff_formats::{Format, MetaValue, Model, TensorInfo};
 use regex::Regex;
 
 use crate::error::{Error, Result};
@@ -408,6 +408,23 @@ fn pair_sum_sq(a: &Model, b: &Model, pairing: &Pairing) -> Option<f64> {
     acc.is_finite().then_some(acc)
 }
 
+/// The first pair a probe compares: the GGUF tensor `g` (in B when `gguf_in_b`) paired with a
+/// tensor `o` of the other side that is not GGUF-named, for which `want(pair, g, o)` holds; with
+/// the GGUF tensor's name.
+fn probe_pair<'m>(
+    a: &'m Model,
+    b: &'m Model,
+    matching: &'m Matching,
+    gguf_in_b: bool,
+    want: impl Fn(&Pairing, &TensorInfo, &TensorInfo) -> bool,
+) -> Option<(&'m Pairing, &'m str)> {
+    matching.pairs().find_map(|p| {
+        let (ta, tb) = (&a.tensors()[p.a], &b.tensors()[p.b]);
+        let (g, o) = if gguf_in_b { (tb, ta) } else { (ta, tb) };
+        (!names::is_gguf_name(&o.name) && want(p, g, o)).then_some((p, g.name.as_str()))
+    })
+}
+
 /// For an architecture whose converter habits are unknown (neither side names a family), decides
 /// whether GGUF norms are stored as `w + 1` by comparing both readings of the first GGUF ↔
 /// non-GGUF `*norm.weight` pair. Returns the decision and a sentence saying what was compared;
@@ -422,12 +439,8 @@ pub fn probe_norm_plus_one(
     if fa.is_gguf == fb.is_gguf || pair_family(fa, fb).is_some() {
         return None;
     }
-    let p = matching.pairs().find(|p| {
-        let (ta, tb) = (&a.tensors()[p.a], &b.tensors()[p.b]);
-        let (g, o) = if fb.is_gguf { (tb, ta) } else { (ta, tb) };
-        p.matched_by != MatchedBy::Content
-            && g.name.ends_with("norm.weight")
-            && !names::is_gguf_name(&o.name)
+    let (p, name) = probe_pair(a, b, matching, fb.is_gguf, |p, g, _| {
+        p.matched_by != MatchedBy::Content && g.name.ends_with("norm.weight")
     })?;
     let folded = p.clone().with(Transform::NormPlusOne {
         folded_in_b: fb.is_gguf,
@@ -437,11 +450,6 @@ pub fn probe_norm_plus_one(
         return None;
     }
     let fold = plus_one < plain;
-    let name = if fb.is_gguf {
-        &b.tensors()[p.b].name
-    } else {
-        &a.tensors()[p.a].name
-    };
     Some((
         fold,
         format!(
@@ -472,12 +480,10 @@ pub fn probe_qk(
         return None;
     }
     let heads = fa.head_count.or(fb.head_count)?;
-    let p = matching.pairs().find(|p| {
+    let (p, name) = probe_pair(a, b, matching, fb.is_gguf, |p, g, _| {
         let (ta, tb) = (&a.tensors()[p.a], &b.tensors()[p.b]);
-        let (g, o) = if fb.is_gguf { (tb, ta) } else { (ta, tb) };
         g.name.ends_with(".attn_q.weight")
             && g.name.starts_with("blk.")
-            && !names::is_gguf_name(&o.name)
             && crate::plan::qk_map(heads, fb.is_gguf, &ta.shape, &tb.shape).is_some()
     })?;
     let permuted = p.clone().with(Transform::UnpermutedQk {
@@ -493,11 +499,6 @@ pub fn probe_qk(
         .iter()
         .find_map(|f| f.arch.clone())
         .unwrap_or_else(|| "unknown".into());
-    let name = if fb.is_gguf {
-        &b.tensors()[p.b].name
-    } else {
-        &a.tensors()[p.a].name
-    };
     Some((
         undo,
         format!(
