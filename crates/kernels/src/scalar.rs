@@ -1,5 +1,6 @@
 //! The scalar reference implementation: the semantics every SIMD routine must reproduce.
 
+use crate::elements::Elements;
 use crate::stats::DiffStats;
 
 /// Adds the pairs `(a[i], b[i])` to `st`, one at a time, in `f64`.
@@ -8,10 +9,35 @@ use crate::stats::DiffStats;
 /// The caller guarantees `a.len() == b.len()`.
 pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     debug_assert_eq!(a.len(), b.len());
+    let b = &b[..a.len()];
+    accumulate_by(a.len(), |i| a[i], |i| b[i], offset, st)
+}
+
+/// [`accumulate`] over [`Elements`]: each half-precision value is converted when it is read
+/// (exactly as `crate::convert` converts it), so the result is the same as converting both
+/// sides first. The caller guarantees `a.len() == b.len()`.
+pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
+    debug_assert_eq!(a.len(), b.len());
+    match (a, b) {
+        (Elements::F32(x), Elements::F32(y)) => accumulate(x, y, offset, st),
+        _ => accumulate_by(a.len(), |i| a.get(i), |i| b.get(i), offset, st),
+    }
+}
+
+/// The definition: `n` pairs `(a(i), b(i))`.
+#[inline(always)]
+fn accumulate_by(
+    n: usize,
+    a: impl Fn(usize) -> f32,
+    b: impl Fn(usize) -> f32,
+    offset: u64,
+    st: &mut DiffStats,
+) {
     let (mut dd, mut ds, mut aa, mut bb, mut sad) = (0f64, 0f64, 0f64, 0f64, 0f64);
     let (mut nfa, mut nfb, mut mism, mut cmp) = (0u64, 0u64, 0u64, 0u64);
     let mut best: Option<(f64, u64)> = None;
-    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+    for i in 0..n {
+        let (x, y) = (a(i), b(i));
         let (fx, fy) = (x.is_finite(), y.is_finite());
         nfa += !fx as u64;
         nfb += !fy as u64;
@@ -31,7 +57,7 @@ pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) 
             }
         }
     }
-    st.len += a.len() as u64;
+    st.len += n as u64;
     st.compared += cmp;
     st.nonfinite_a += nfa;
     st.nonfinite_b += nfb;
@@ -49,8 +75,11 @@ pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) 
 /// Index (within the slices) of the first finite pair whose |a−b| equals `target`.
 ///
 /// Used by the SIMD routines to locate a block's maximum after finding its value.
-pub(crate) fn find_abs_diff(a: &[f32], b: &[f32], target: f64) -> Option<usize> {
-    a.iter().zip(b).position(|(&x, &y)| {
-        x.is_finite() && y.is_finite() && (x as f64 - y as f64).abs() == target
-    })
+pub(crate) fn find_abs_diff(a: Elements, b: Elements, target: f64) -> Option<usize> {
+    let hit =
+        |x: f32, y: f32| x.is_finite() && y.is_finite() && (x as f64 - y as f64).abs() == target;
+    match (a, b) {
+        (Elements::F32(a), Elements::F32(b)) => a.iter().zip(b).position(|(&x, &y)| hit(x, y)),
+        _ => (0..a.len().min(b.len())).position(|i| hit(a.get(i), b.get(i))),
+    }
 }

@@ -3,8 +3,9 @@
 
 use core::arch::x86_64::*;
 
-use super::{Partials, BLOCK};
+use super::{by_kinds, Partials, BLOCK};
 use crate::convert::Kind;
+use crate::elements::{Elements, F16, F32};
 use crate::scalar;
 use crate::stats::DiffStats;
 
@@ -14,15 +15,63 @@ use crate::stats::DiffStats;
 /// The CPU must support AVX2, FMA and F16C, and `a.len() == b.len()`.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+    run::<F32, F32>(Elements::F32(a), Elements::F32(b), offset, st)
+}
+
+/// AVX2 twin of [`scalar::accumulate_elements`]: half-precision sides are converted in
+/// registers (F16C `vcvtph2ps`; bfloat16 by widening and shifting left 16) and feed the same
+/// loop as `f32` values.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C, and `a.len() == b.len()`.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn accumulate_elements(
+    a: Elements,
+    b: Elements,
+    offset: u64,
+    st: &mut DiffStats,
+) {
+    by_kinds!(run, a, b, offset, st)
+}
+
+/// The blocks of `a` and `b`, whose kinds are `KA` and `KB`, then the scalar tail.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn run<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     let n = a.len().min(b.len());
     let vec_end = n - n % 8;
     let mut i = 0;
     while i < vec_end {
         let end = (i + BLOCK).min(vec_end);
-        block(&a[i..end], &b[i..end], offset + i as u64, st);
+        block::<KA, KB>(a.slice(i..end), b.slice(i..end), offset + i as u64, st);
         i = end;
     }
-    scalar::accumulate(&a[vec_end..n], &b[vec_end..n], offset + vec_end as u64, st);
+    scalar::accumulate_elements(
+        a.slice(vec_end..n),
+        b.slice(vec_end..n),
+        offset + vec_end as u64,
+        st,
+    );
+}
+
+/// Eight elements of kind `K` from element `j` of the storage at `p`, as `f32`.
+///
+/// # Safety
+/// `p` points at elements of kind `K` of which at least `j + 8` are readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+unsafe fn load<const K: u8>(p: *const u8, j: usize) -> __m256 {
+    // SAFETY: the caller guarantees elements j..j + 8 of kind K are readable at p; the loads
+    // are unaligned.
+    unsafe {
+        match K {
+            F32 => _mm256_loadu_ps(p.add(4 * j).cast()),
+            F16 => _mm256_cvtph_ps(_mm_loadu_si128(p.add(2 * j).cast())),
+            _ => {
+                let h = _mm_loadu_si128(p.add(2 * j).cast());
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+            }
+        }
+    }
 }
 
 /// The four `f64` lanes of `v`.
@@ -41,11 +90,13 @@ fn u32_lanes(v: __m256i) -> [u32; 8] {
     unsafe { core::mem::transmute::<__m256i, [u32; 8]>(v) }
 }
 
-/// One block whose length is a multiple of 8.
+/// One block whose length is a multiple of 8; `a` and `b` have the kinds `KA` and `KB`.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
-fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     let n = a.len();
-    debug_assert!(n.is_multiple_of(8) && b.len() == n);
+    assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
+    debug_assert!(n.is_multiple_of(8));
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let abs32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
     let abs64 = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
     let inf = _mm256_set1_ps(f32::INFINITY);
@@ -59,13 +110,9 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     let (mut cfa, mut cfb, mut ceq, mut ck) = (zi, zi, zi, zi);
     let mut j = 0;
     while j < n {
-        // SAFETY: j + 8 <= n = a.len() = b.len(), so both 32-byte unaligned loads are in bounds.
-        let (va, vb) = unsafe {
-            (
-                _mm256_loadu_ps(a.as_ptr().add(j)),
-                _mm256_loadu_ps(b.as_ptr().add(j)),
-            )
-        };
+        // SAFETY: j + 8 <= n = a.len() = b.len(), and the kinds were asserted, so both loads
+        // are in bounds.
+        let (va, vb) = unsafe { (load::<KA>(pa, j), load::<KB>(pb, j)) };
         let fa = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(va, abs32), inf);
         let fb = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(vb, abs32), inf);
         let same_bits = _mm256_cmpeq_epi32(_mm256_castps_si256(va), _mm256_castps_si256(vb));

@@ -3,22 +3,68 @@
 
 use core::arch::x86_64::*;
 
-use super::{Partials, BLOCK};
+use super::{by_kinds, Partials, BLOCK};
 use crate::convert::Kind;
+use crate::elements::{Elements, F16, F32};
 use crate::stats::DiffStats;
 
 /// AVX-512 twin of [`crate::scalar::accumulate`].
 ///
 /// # Safety
-/// The CPU must support AVX-512F, AVX2, FMA and F16C, and `a.len() == b.len()`.
-#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
+/// The CPU must support AVX-512F, BW and VL, AVX2, FMA and F16C, and `a.len() == b.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+    run::<F32, F32>(Elements::F32(a), Elements::F32(b), offset, st)
+}
+
+/// AVX-512 twin of [`crate::scalar::accumulate_elements`]: half-precision sides are converted
+/// in registers (`vcvtph2ps` on 16 lanes; bfloat16 by widening and shifting left 16) and feed
+/// the same loop as [`accumulate`]; tails use masked loads.
+///
+/// # Safety
+/// The CPU must support AVX-512F, BW and VL, AVX2, FMA and F16C, and `a.len() == b.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn accumulate_elements(
+    a: Elements,
+    b: Elements,
+    offset: u64,
+    st: &mut DiffStats,
+) {
+    by_kinds!(run, a, b, offset, st)
+}
+
+/// The blocks of `a` and `b`, whose kinds are `KA` and `KB`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+fn run<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     let n = a.len().min(b.len());
     let mut i = 0;
     while i < n {
         let end = (i + BLOCK).min(n);
-        block(&a[i..end], &b[i..end], offset + i as u64, st);
+        block::<KA, KB>(a.slice(i..end), b.slice(i..end), offset + i as u64, st);
         i = end;
+    }
+}
+
+/// The elements of kind `K` in `lanes` from element `j` of the storage at `p`, as `f32`
+/// (masked-off lanes are 0).
+///
+/// # Safety
+/// `p` points at elements of kind `K`, and every lane set in `lanes` is a readable element
+/// (element `j + lane`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize) -> __m512 {
+    // SAFETY: the caller guarantees the selected lanes are readable; masked-off lanes are not
+    // accessed and cannot fault.
+    unsafe {
+        match K {
+            F32 => _mm512_maskz_loadu_ps(lanes, p.add(4 * j).cast()),
+            F16 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, p.add(2 * j).cast())),
+            _ => {
+                let h = _mm256_maskz_loadu_epi16(lanes, p.add(2 * j).cast());
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+            }
+        }
     }
 }
 
@@ -52,10 +98,12 @@ fn u32_lanes(v: __m512i) -> [u32; 16] {
     unsafe { core::mem::transmute::<__m512i, [u32; 16]>(v) }
 }
 
-#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
-fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+/// One block of at most [`BLOCK`] pairs; `a` and `b` have the kinds `KA` and `KB`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     let n = a.len();
-    debug_assert_eq!(b.len(), n);
+    assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let inf = _mm512_set1_ps(f32::INFINITY);
     let z = _mm512_setzero_pd();
     let (mut dd0, mut dd1, mut ds0, mut ds1) = (z, z, z, z);
@@ -74,14 +122,9 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
         } else {
             ((1u32 << rem) - 1) as u16
         };
-        // SAFETY: only lanes below `rem` are loaded (masked-off lanes are not accessed and
-        // cannot fault), and j + rem = n <= a.len() = b.len().
-        let (va, vb) = unsafe {
-            (
-                _mm512_maskz_loadu_ps(lanes, a.as_ptr().add(j)),
-                _mm512_maskz_loadu_ps(lanes, b.as_ptr().add(j)),
-            )
-        };
+        // SAFETY: only lanes below `rem` are loaded, j + rem = n = a.len() = b.len(), and the
+        // kinds were asserted.
+        let (va, vb) = unsafe { (load::<KA>(lanes, pa, j), load::<KB>(lanes, pb, j)) };
         let fa = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(va), inf);
         let fb = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(vb), inf);
         let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(lanes, va, vb)

@@ -7,6 +7,7 @@
 pub(crate) mod avx2;
 pub(crate) mod avx512;
 
+use crate::elements::Elements;
 use crate::scalar;
 use crate::stats::DiffStats;
 
@@ -44,7 +45,7 @@ impl<const W: usize, const L: usize> Partials<W, L> {
     /// Adds the block `a`, `b` (whose first pair has flat index `offset`) to `st`: reduces the
     /// lanes, and rescans the block for the position of its maximum only when that maximum
     /// could become `st`'s.
-    pub(crate) fn finish(self, a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+    pub(crate) fn finish(self, a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
         let n = a.len() as u64;
         let count = |v: [u32; W]| v.iter().map(|&c| c as u64).sum::<u64>();
         let cmp = count(self.compared);
@@ -79,3 +80,24 @@ fn hsum<const L: usize>(mut v: [f64; L]) -> f64 {
     }
     v[0]
 }
+
+/// Calls `$run::<KA, KB>($a, $b, $($arg),*)` with the kind tags of the [`Elements`] `$a` and
+/// `$b`, so every combination of sides gets its own monomorphized loop.
+macro_rules! by_kinds {
+    ($run:ident, $a:expr, $b:expr $(, $arg:expr)*) => {{
+        use $crate::elements::{BF16, F16, F32};
+        let (a, b) = ($a, $b);
+        match (a.kind(), b.kind()) {
+            (F32, F32) => $run::<F32, F32>(a, b $(, $arg)*),
+            (F32, F16) => $run::<F32, F16>(a, b $(, $arg)*),
+            (F32, _) => $run::<F32, BF16>(a, b $(, $arg)*),
+            (F16, F32) => $run::<F16, F32>(a, b $(, $arg)*),
+            (F16, F16) => $run::<F16, F16>(a, b $(, $arg)*),
+            (F16, _) => $run::<F16, BF16>(a, b $(, $arg)*),
+            (_, F32) => $run::<BF16, F32>(a, b $(, $arg)*),
+            (_, F16) => $run::<BF16, F16>(a, b $(, $arg)*),
+            (_, _) => $run::<BF16, BF16>(a, b $(, $arg)*),
+        }
+    }};
+}
+pub(crate) use by_kinds;
