@@ -18,9 +18,25 @@ pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) 
 /// sides first. The caller guarantees `a.len() == b.len()`.
 pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     debug_assert_eq!(a.len(), b.len());
+    use Elements::{BF16, F16, F32};
+    let n = a.len();
+    // One loop per pair of kinds, so no element pays for a match on its kind.
+    let h = |v: &[u8], i: usize| {
+        half::f16::from_bits(u16::from_le_bytes([v[2 * i], v[2 * i + 1]])).to_f32()
+    };
+    let bf = |v: &[u8], i: usize| {
+        f32::from_bits((u16::from_le_bytes([v[2 * i], v[2 * i + 1]]) as u32) << 16)
+    };
     match (a, b) {
-        (Elements::F32(x), Elements::F32(y)) => accumulate(x, y, offset, st),
-        _ => accumulate_by(a.len(), |i| a.get(i), |i| b.get(i), offset, st),
+        (F32(x), F32(y)) => accumulate(x, y, offset, st),
+        (F32(x), F16(y)) => accumulate_by(n, |i| x[i], |i| h(y, i), offset, st),
+        (F32(x), BF16(y)) => accumulate_by(n, |i| x[i], |i| bf(y, i), offset, st),
+        (F16(x), F32(y)) => accumulate_by(n, |i| h(x, i), |i| y[i], offset, st),
+        (F16(x), F16(y)) => accumulate_by(n, |i| h(x, i), |i| h(y, i), offset, st),
+        (F16(x), BF16(y)) => accumulate_by(n, |i| h(x, i), |i| bf(y, i), offset, st),
+        (BF16(x), F32(y)) => accumulate_by(n, |i| bf(x, i), |i| y[i], offset, st),
+        (BF16(x), F16(y)) => accumulate_by(n, |i| bf(x, i), |i| h(y, i), offset, st),
+        (BF16(x), BF16(y)) => accumulate_by(n, |i| bf(x, i), |i| bf(y, i), offset, st),
     }
 }
 
