@@ -73,21 +73,4 @@ impl<'a> Elements<'a> {
             Elements::F16(b) | Elements::BF16(b) => b.as_ptr(),
         }
     }
-
-    /// Element `i` as `f32` (the scalar conversion, bit for bit what [`crate::convert`] gives).
-    ///
-    /// # Panics
-    /// If `i >= self.len()`.
-    #[inline]
-    pub(crate) fn get(&self, i: usize) -> f32 {
-        match self {
-            Elements::F32(v) => v[i],
-            Elements::F16(b) => {
-                half::f16::from_bits(u16::from_le_bytes([b[2 * i], b[2 * i + 1]])).to_f32()
-            }
-            Elements::BF16(b) => {
-                f32::from_bits((u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) as u32) << 16)
-            }
-        }
-    }
 }

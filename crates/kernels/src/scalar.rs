@@ -87,15 +87,3 @@ fn accumulate_by(
         st.take_max(m, Some(i));
     }
 }
-
-/// Index (within the slices) of the first finite pair whose |a−b| equals `target`.
-///
-/// Used by the SIMD routines to locate a block's maximum after finding its value.
-pub(crate) fn find_abs_diff(a: Elements, b: Elements, target: f64) -> Option<usize> {
-    let hit =
-        |x: f32, y: f32| x.is_finite() && y.is_finite() && (x as f64 - y as f64).abs() == target;
-    match (a, b) {
-        (Elements::F32(a), Elements::F32(b)) => a.iter().zip(b).position(|(&x, &y)| hit(x, y)),
-        _ => (0..a.len().min(b.len())).position(|i| hit(a.get(i), b.get(i))),
-    }
-}

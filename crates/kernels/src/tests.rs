@@ -72,6 +72,40 @@ fn every_isa_matches_scalar_on_seed_table() {
     }
 }
 
+/// The maximum |a−b| planted in several blocks and in the tail: every ISA reports the first
+/// occurrence, as the scalar definition does, whatever the block that holds it.
+#[test]
+fn first_of_equal_maxima_wins_across_blocks() {
+    let n = 3 * 4096 + 13;
+    for plants in [
+        vec![5000, 9000],
+        vec![4095, 4096],
+        vec![n - 1],
+        vec![8191, n - 2],
+        vec![12],
+    ] {
+        let mut rng = Rng(plants[0] as u64);
+        let a: Vec<f32> = (0..n).map(|_| rng.unit()).collect();
+        let mut b: Vec<f32> = a.iter().map(|&x| x + 0.25 * rng.unit()).collect();
+        for &p in &plants {
+            b[p] = a[p] + 4.0;
+        }
+        // A NaN beside a plant must not be taken for it.
+        b[plants[0].saturating_sub(1)] = f32::NAN;
+        let mut r = DiffStats::default();
+        scalar::accumulate(&a, &b, 3, &mut r);
+        for isa in Isa::available() {
+            let mut s = DiffStats::default();
+            s.update_with(isa, &a, &b, 3);
+            assert_eq!(
+                (s.max_abs(), s.max_abs_index()),
+                (r.max_abs(), r.max_abs_index()),
+                "{isa:?} plants {plants:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn all_special_pairs() {
     // Every combination of special values, so each lane sees each case.

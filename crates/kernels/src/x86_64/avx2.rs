@@ -3,7 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{by_kinds, Partials, BLOCK};
+use super::{by_kinds, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
 use crate::elements::{Elements, F16, F32};
 use crate::scalar;
@@ -39,12 +39,18 @@ pub(crate) unsafe fn accumulate_elements(
 fn run<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     let n = a.len().min(b.len());
     let vec_end = n - n % 8;
+    let mut best = BestBlock::default();
     let mut i = 0;
     while i < vec_end {
         let end = (i + BLOCK).min(vec_end);
-        block::<KA, KB>(a.slice(i..end), b.slice(i..end), offset + i as u64, st);
+        best.offer(
+            block::<KA, KB>(a.slice(i..end), b.slice(i..end), st),
+            i..end,
+        );
         i = end;
     }
+    // Before the tail, so that an equal maximum in the tail does not win over an earlier one.
+    best.locate(a, b, offset, st, |a, b, m| find::<KA, KB>(a, b, m));
     scalar::accumulate_elements(
         a.slice(vec_end..n),
         b.slice(vec_end..n),
@@ -91,8 +97,9 @@ fn u32_lanes(v: __m256i) -> [u32; 8] {
 }
 
 /// One block whose length is a multiple of 8; `a` and `b` have the kinds `KA` and `KB`.
+/// Returns the block's maximum |a−b| as [`Partials::finish`] does.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
-fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
+fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStats) -> Option<f64> {
     let n = a.len();
     assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
     debug_assert!(n.is_multiple_of(8));
@@ -159,7 +166,43 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: 
         sum_abs_diff: f64_lanes(_mm256_add_pd(sa0, sa1)),
         max_abs: f64_lanes(_mm256_max_pd(mx0, mx1)),
     }
-    .finish(a, b, offset, st);
+    .finish(n, st)
+}
+
+/// AVX2 search for a block's maximum, for sides of kinds `KA` and `KB` whose length
+/// is a multiple of 8: the index of the first finite pair whose |a−b| (in `f64`, as the block
+/// loop computes it) equals `target`.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn find<const KA: u8, const KB: u8>(a: Elements, b: Elements, target: f64) -> Option<usize> {
+    let n = a.len();
+    assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
+    debug_assert!(n.is_multiple_of(8));
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let abs32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let abs64 = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let t = _mm256_set1_pd(target);
+    let mut j = 0;
+    while j + 8 <= n {
+        // SAFETY: j + 8 <= n = a.len() = b.len(), and the kinds were asserted.
+        let (va, vb) = unsafe { (load::<KA>(pa, j), load::<KB>(pb, j)) };
+        let k = _mm256_and_ps(
+            _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(va, abs32), inf),
+            _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(vb, abs32), inf),
+        );
+        let lo = |v: __m256| _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+        let hi = |v: __m256| _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v));
+        let d0 = _mm256_and_pd(_mm256_sub_pd(lo(va), lo(vb)), abs64);
+        let d1 = _mm256_and_pd(_mm256_sub_pd(hi(va), hi(vb)), abs64);
+        let h0 = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(d0, t)) as u32;
+        let h1 = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(d1, t)) as u32;
+        let hits = (h0 | (h1 << 4)) & _mm256_movemask_ps(k) as u32;
+        if hits != 0 {
+            return Some(j + hits.trailing_zeros() as usize);
+        }
+        j += 8;
+    }
+    None
 }
 
 /// AVX2/F16C twin of [`crate::convert::scalar`].

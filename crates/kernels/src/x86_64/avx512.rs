@@ -3,7 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{by_kinds, Partials, BLOCK};
+use super::{by_kinds, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
 use crate::elements::{Elements, F16, F32};
 use crate::stats::DiffStats;
@@ -37,12 +37,17 @@ pub(crate) unsafe fn accumulate_elements(
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
 fn run<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     let n = a.len().min(b.len());
+    let mut best = BestBlock::default();
     let mut i = 0;
     while i < n {
         let end = (i + BLOCK).min(n);
-        block::<KA, KB>(a.slice(i..end), b.slice(i..end), offset + i as u64, st);
+        best.offer(
+            block::<KA, KB>(a.slice(i..end), b.slice(i..end), st),
+            i..end,
+        );
         i = end;
     }
+    best.locate(a, b, offset, st, |a, b, m| find::<KA, KB>(a, b, m));
 }
 
 /// The elements of kind `K` in `lanes` from element `j` of the storage at `p`, as `f32`
@@ -98,9 +103,10 @@ fn u32_lanes(v: __m512i) -> [u32; 16] {
     unsafe { core::mem::transmute::<__m512i, [u32; 16]>(v) }
 }
 
-/// One block of at most [`BLOCK`] pairs; `a` and `b` have the kinds `KA` and `KB`.
+/// One block of at most [`BLOCK`] pairs; `a` and `b` have the kinds `KA` and `KB`. Returns the
+/// block's maximum |a−b| as [`Partials::finish`] does.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
-fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
+fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStats) -> Option<f64> {
     let n = a.len();
     assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
@@ -165,7 +171,42 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: 
         sum_abs_diff: f64_lanes(_mm512_add_pd(sa0, sa1)),
         max_abs: f64_lanes(_mm512_max_pd(mx0, mx1)),
     }
-    .finish(a, b, offset, st);
+    .finish(n, st)
+}
+
+/// AVX-512 search for a block's maximum, for sides of kinds `KA` and `KB`: the
+/// index of the first finite pair whose |a−b| (in `f64`, as the block loop computes it) equals
+/// `target`, 16 pairs per step.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+fn find<const KA: u8, const KB: u8>(a: Elements, b: Elements, target: f64) -> Option<usize> {
+    let n = a.len();
+    assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let t = _mm512_set1_pd(target);
+    let mut j = 0;
+    while j < n {
+        let rem = n - j;
+        let lanes: __mmask16 = if rem >= 16 {
+            0xffff
+        } else {
+            ((1u32 << rem) - 1) as u16
+        };
+        // SAFETY: only lanes below `rem` are loaded, and the kinds were asserted.
+        let (va, vb) = unsafe { (load::<KA>(lanes, pa, j), load::<KB>(lanes, pb, j)) };
+        let k = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(va), inf)
+            & _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(vb), inf);
+        let d0 = _mm512_sub_pd(lo_pd(va), lo_pd(vb));
+        let d1 = _mm512_sub_pd(hi_pd(va), hi_pd(vb));
+        let h0 = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(_mm512_abs_pd(d0), t) as u16;
+        let h1 = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(_mm512_abs_pd(d1), t) as u16;
+        let hits = (h0 | (h1 << 8)) & k;
+        if hits != 0 {
+            return Some(j + hits.trailing_zeros() as usize);
+        }
+        j += 16;
+    }
+    None
 }
 
 /// AVX-512 twin of [`crate::convert::scalar`].
