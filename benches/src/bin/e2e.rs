@@ -8,6 +8,10 @@
 //! - the peers when Python is there: a numpy script computing the same metrics in float64 from
 //!   SafeTensors, and gguf-py dequantization + the same numpy metrics for GGUF pairs,
 //!
+//! Cases: `f32`, `f16`, `bf16` (SafeTensors, every value nudged), `q8_0`, `q4_k` (GGUF, one quant
+//! byte in four changed), `identical` (F32, B a byte copy of A), `small` (10 000 tensors of
+//! 4 KiB) and `smollm2` (the real SmolLM2-135M Q4_1 against its Q8_0 requantization);
+//!
 //! and prints one table: GB/s of input (both files' bytes / median time), share of the read
 //! baseline, speed-up over each peer, elements/s and peak anonymous memory.
 //!
@@ -26,7 +30,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The cases, in table order.
-const CASES: &[&str] = &["f32", "f16", "bf16", "q8_0", "q4_k", "small", "smollm2"];
+const CASES: &[&str] = &[
+    "f32",
+    "f16",
+    "bf16",
+    "q8_0",
+    "q4_k",
+    "identical",
+    "small",
+    "smollm2",
+];
 
 struct Args {
     modeldiff: PathBuf,
@@ -430,6 +443,19 @@ fn prepare(case: &str, args: &Args) -> Result<Prepared, String> {
             write_safetensors(&a, &b, case, tensors, dim * dim)?;
             let n = tensors * dim * dim;
             (a, b, n, format!("{tensors} × {dim}×{dim}"))
+        }
+        "identical" => {
+            // An F32 pair whose B is a byte copy of A (frozen layers, an unchanged checkpoint).
+            let tensors = (bytes / (dim * dim * 4)).max(1);
+            write_safetensors(&a, &b, "f32", tensors, dim * dim)?;
+            std::fs::copy(&a, &b).map_err(|e| format!("{}: {e}", b.display()))?;
+            let n = tensors * dim * dim;
+            (
+                a,
+                b,
+                n,
+                format!("{tensors} × {dim}×{dim} F32, B a copy of A"),
+            )
         }
         "small" => {
             // 10 000 tensors of 4 KiB (1024 F32 values) each.

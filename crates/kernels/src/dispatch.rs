@@ -331,6 +331,22 @@ pub(crate) fn accumulate_elements(
     }
 }
 
+/// Calls the implementation `isa` of the self-comparison kernel. The caller has checked
+/// `isa.is_available()`.
+pub(crate) fn accumulate_self(isa: Isa, x: Elements, offset: u64, st: &mut DiffStats) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa.is_available()` was checked by the caller (`DiffStats::update_self_with`
+        // asserts it), which verified avx2, fma, f16c and popcnt with `is_x86_feature_detected!`.
+        Isa::Avx2 => unsafe { crate::x86_64::avx2::accumulate_self(x, offset, st) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, avx512f, avx512bw, avx512vl (and the AVX2 set) were detected at
+        // run time.
+        Isa::Avx512 => unsafe { crate::x86_64::avx512::accumulate_self(x, offset, st) },
+        _ => scalar::accumulate_self(x, offset, st),
+    }
+}
+
 /// Calls the implementation `isa` of a conversion routine; falls back to `scalar` when the
 /// implementation does not exist for this architecture.
 pub(crate) fn convert(isa: Isa, kind: crate::convert::Kind, src: &[u8], dst: &mut [f32]) {

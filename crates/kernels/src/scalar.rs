@@ -40,6 +40,12 @@ pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mu
     }
 }
 
+/// A side against itself: by definition [`accumulate_elements`] with `x` on both sides (the
+/// SIMD versions compute only what is not zero).
+pub(crate) fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStats) {
+    accumulate_elements(x, x, offset, st)
+}
+
 /// The definition: `n` pairs `(a(i), b(i))`.
 #[inline(always)]
 fn accumulate_by(

@@ -182,6 +182,41 @@ impl DiffStats {
         dispatch::accumulate_elements(isa, a, b, offset, self);
     }
 
+    /// Adds the pairs `(x[i], x[i])`: a side compared with itself, as when two stored chunks
+    /// are bitwise identical. The result is the same, bit for bit, as
+    /// [`DiffStats::update_elements`] with `x` on both sides, for about a third of the work (the
+    /// differences are zero; only Σx², the counts and the first compared position are left).
+    ///
+    /// ```
+    /// use modeldiff_kernels::{DiffStats, Elements};
+    ///
+    /// let x = [f32::NAN, 3.0, 4.0];
+    /// let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
+    /// s.update_self(Elements::F32(&x), 0);
+    /// r.update_elements(Elements::F32(&x), Elements::F32(&x), 0);
+    /// assert_eq!(s, r);
+    /// assert_eq!((s.max_abs(), s.max_abs_index()), (0.0, Some(1)));
+    /// ```
+    pub fn update_self(&mut self, x: Elements, offset: u64) {
+        self.update_self_with(Isa::selected(), x, offset)
+    }
+
+    /// Like [`DiffStats::update_self`] with an explicit implementation.
+    ///
+    /// # Panics
+    /// If a byte side has an odd number of bytes, or `isa` is not available on this CPU.
+    pub fn update_self_with(&mut self, isa: Isa, x: Elements, offset: u64) {
+        assert!(
+            !x.has_odd_byte(),
+            "DiffStats::update_self: 2 bytes per half"
+        );
+        assert!(
+            isa.is_available(),
+            "DiffStats::update_self_with: {isa:?} is not available on this CPU"
+        );
+        dispatch::accumulate_self(isa, x, offset, self);
+    }
+
     /// Adds another accumulator's pairs (over a disjoint set of indices).
     pub fn merge(&mut self, o: &DiffStats) {
         self.len += o.len;

@@ -106,6 +106,27 @@ fn first_of_equal_maxima_wins_across_blocks() {
     }
 }
 
+/// The self kernel equals the fused kernel with the side on both sides, bit for bit, for every
+/// ISA, kind and length of the seed table (special values included).
+#[test]
+fn self_comparison_equals_the_pair_kernel() {
+    for isa in Isa::available() {
+        for &n in LENGTHS {
+            for specials in [false, true] {
+                let (v, _) = pair(n as u64 * 17 + specials as u64, n, specials);
+                for kind in ["f32", "f16", "bf16"] {
+                    let bytes = encode(kind, &v);
+                    let x = side(kind, &v, &bytes);
+                    let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
+                    s.update_self_with(isa, x, 11);
+                    r.update_elements_with(isa, x, x, 11);
+                    assert_eq!(s, r, "{isa:?} {kind} n={n} specials={specials}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn all_special_pairs() {
     // Every combination of special values, so each lane sees each case.

@@ -8,7 +8,7 @@
 //! stream.
 
 use modeldiff_formats::Model;
-use modeldiff_kernels::{DiffStats, Isa};
+use modeldiff_kernels::{DiffStats, Elements, Isa};
 
 use crate::describe::describe;
 use crate::error::Result;
@@ -124,19 +124,25 @@ impl Consumer for DiffConsumer {
 }
 
 fn float_job(stream: &PairStream<'_>, job: &Job, fused: bool) -> Result<DiffStats> {
-    let pair = stream.pair();
-    // A zero-copy F32 side costs nothing to read; the equal-bytes shortcut only pays when A
-    // has to be decoded.
-    let decodes = stream.model_a().f32_view(pair.pairing.a).is_none();
+    // The two-pass path as it was: the equal-bytes shortcut only where A has to be decoded.
+    let decodes = stream.model_a().f32_view(stream.pair().pairing.a).is_none();
     let mut st = DiffStats::default();
     stream.for_each_piece(job.elems.clone(), |piece| {
         let offset = piece.offset_a();
-        let equal_bytes = decodes && piece.encoded().is_some_and(|(ea, eb)| ea == eb);
+        // Equal stored bytes under the same encoding are equal values: one side is read, by the
+        // self-comparison kernel (Σx² and the counts; the differences are zero). The compare
+        // stops at the first differing byte, so a changed piece costs little more than before.
+        let equal_bytes = fused && piece.encoded().is_some_and(|(ea, eb)| ea == eb);
         if let Some((xa, xb)) = piece.elements().filter(|_| fused) {
             // Stored half-precision bytes, converted in registers: one pass, no copy.
-            st.update_elements(xa, if equal_bytes { xa } else { xb }, offset);
+            if equal_bytes {
+                st.update_self(xa, offset);
+            } else {
+                st.update_elements(xa, xb, offset);
+            }
         } else if equal_bytes {
-            // Equal bytes under the same encoding are equal values: decode one side only.
+            st.update_self(Elements::F32(piece.f32_a()?), offset);
+        } else if !fused && decodes && piece.encoded().is_some_and(|(ea, eb)| ea == eb) {
             let x = piece.f32_a()?;
             st.update(x, x, offset);
         } else {

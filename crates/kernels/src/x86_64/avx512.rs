@@ -5,7 +5,7 @@ use core::arch::x86_64::*;
 
 use super::{by_kinds, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
-use crate::elements::{Elements, F16, F32};
+use crate::elements::{Elements, BF16, F16, F32};
 use crate::stats::DiffStats;
 
 /// AVX-512 twin of [`crate::scalar::accumulate`].
@@ -170,6 +170,83 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStat
         sum_sq_b: f64_lanes(_mm512_add_pd(bb0, bb1)),
         sum_abs_diff: f64_lanes(_mm512_add_pd(sa0, sa1)),
         max_abs: f64_lanes(_mm512_max_pd(mx0, mx1)),
+    }
+    .finish(n, st)
+}
+
+/// AVX-512 twin of [`crate::scalar::accumulate_self`]: a side against itself, the same result
+/// bit for bit as [`accumulate_elements`] with `x` on both sides, for a third of the work (the
+/// differences are zero, so only Σx² and the counts are computed).
+///
+/// # Safety
+/// The CPU must support AVX-512F, BW and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStats) {
+    match x.kind() {
+        F32 => run_self::<F32>(x, offset, st),
+        F16 => run_self::<F16>(x, offset, st),
+        _ => run_self::<BF16>(x, offset, st),
+    }
+}
+
+/// The blocks of `x` (of kind `K`) against themselves.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+fn run_self<const K: u8>(x: Elements, offset: u64, st: &mut DiffStats) {
+    let n = x.len();
+    let mut best = BestBlock::default();
+    let mut i = 0;
+    while i < n {
+        let end = (i + BLOCK).min(n);
+        best.offer(self_block::<K>(x.slice(i..end), st), i..end);
+        i = end;
+    }
+    best.locate(x, x, offset, st, |a, b, m| find::<K, K>(a, b, m));
+}
+
+/// One block of `x` against itself: what [`block`] computes when both sides are `x` (zero
+/// differences, every pair equal, Σa² = Σb²), lane for lane in the same order.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+fn self_block<const K: u8>(x: Elements, st: &mut DiffStats) -> Option<f64> {
+    let n = x.len();
+    assert!(x.kind() == K);
+    let p = x.as_ptr();
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let (mut aa0, mut aa1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    let one = _mm512_set1_epi32(1);
+    let mut cf = _mm512_setzero_si512();
+    let mut j = 0;
+    while j < n {
+        let rem = n - j;
+        let lanes: __mmask16 = if rem >= 16 {
+            0xffff
+        } else {
+            ((1u32 << rem) - 1) as u16
+        };
+        // SAFETY: only lanes below `rem` are loaded, and the kind was asserted.
+        let v = unsafe { load::<K>(lanes, p, j) };
+        let f = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(v), inf);
+        cf = _mm512_mask_add_epi32(cf, f, cf, one);
+        let xv = _mm512_maskz_mov_ps(f, v);
+        let (a0, a1) = (lo_pd(xv), hi_pd(xv));
+        aa0 = _mm512_fmadd_pd(a0, a0, aa0);
+        aa1 = _mm512_fmadd_pd(a1, a1, aa1);
+        j += 16;
+    }
+    let finite = u32_lanes(cf);
+    let sq = f64_lanes(_mm512_add_pd(aa0, aa1));
+    let mut equal = [0u32; 16];
+    equal[0] = n as u32;
+    Partials {
+        finite_a: finite,
+        finite_b: finite,
+        equal,
+        compared: finite,
+        sum_sq_diff: [0.0; 8],
+        sum_diff_sum: [0.0; 8],
+        sum_sq_a: sq,
+        sum_sq_b: sq,
+        sum_abs_diff: [0.0; 8],
+        max_abs: [0.0; 8],
     }
     .finish(n, st)
 }
