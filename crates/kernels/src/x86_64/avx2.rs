@@ -115,6 +115,8 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStat
     // compare mask (all ones = -1) adds one. At most 4096 / 8 = 512 steps per block.
     let zi = _mm256_setzero_si256();
     let (mut cfa, mut cfb, mut ceq, mut ck) = (zi, zi, zi, zi);
+    // Lanes of the steps where every pair was finite (their finite and compared counts).
+    let mut all_finite = 0u32;
     let mut j = 0;
     while j < n {
         // SAFETY: j + 8 <= n = a.len() = b.len(), and the kinds were asserted, so both loads
@@ -122,17 +124,26 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStat
         let (va, vb) = unsafe { (load::<KA>(pa, j), load::<KB>(pb, j)) };
         let fa = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(va, abs32), inf);
         let fb = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(vb, abs32), inf);
-        let same_bits = _mm256_cmpeq_epi32(_mm256_castps_si256(va), _mm256_castps_si256(vb));
-        let eq = _mm256_or_ps(
-            _mm256_cmp_ps::<_CMP_EQ_OQ>(va, vb),
-            _mm256_castsi256_ps(same_bits),
-        );
         let k = _mm256_and_ps(fa, fb);
-        cfa = _mm256_sub_epi32(cfa, _mm256_castps_si256(fa));
-        cfb = _mm256_sub_epi32(cfb, _mm256_castps_si256(fb));
-        ceq = _mm256_sub_epi32(ceq, _mm256_castps_si256(eq));
-        ck = _mm256_sub_epi32(ck, _mm256_castps_si256(k));
-        let (xa, xb) = (_mm256_and_ps(va, k), _mm256_and_ps(vb, k));
+        let (xa, xb) = if _mm256_movemask_ps(k) == 0xff {
+            // Every pair finite (the common case): no lane to zero, equal bits are equal
+            // values, and the finite and compared counts are the lanes, counted once per block.
+            let eq = _mm256_cmp_ps::<_CMP_EQ_OQ>(va, vb);
+            ceq = _mm256_sub_epi32(ceq, _mm256_castps_si256(eq));
+            all_finite += 8;
+            (va, vb)
+        } else {
+            let same_bits = _mm256_cmpeq_epi32(_mm256_castps_si256(va), _mm256_castps_si256(vb));
+            let eq = _mm256_or_ps(
+                _mm256_cmp_ps::<_CMP_EQ_OQ>(va, vb),
+                _mm256_castsi256_ps(same_bits),
+            );
+            cfa = _mm256_sub_epi32(cfa, _mm256_castps_si256(fa));
+            cfb = _mm256_sub_epi32(cfb, _mm256_castps_si256(fb));
+            ceq = _mm256_sub_epi32(ceq, _mm256_castps_si256(eq));
+            ck = _mm256_sub_epi32(ck, _mm256_castps_si256(k));
+            (_mm256_and_ps(va, k), _mm256_and_ps(vb, k))
+        };
         let a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(xa));
         let a1 = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(xa));
         let b0 = _mm256_cvtps_pd(_mm256_castps256_ps128(xb));
@@ -154,11 +165,16 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStat
         mx1 = _mm256_max_pd(mx1, e1);
         j += 8;
     }
+    let with_all_finite = |v: __m256i| {
+        let mut l = u32_lanes(v);
+        l[0] += all_finite;
+        l
+    };
     Partials {
-        finite_a: u32_lanes(cfa),
-        finite_b: u32_lanes(cfb),
+        finite_a: with_all_finite(cfa),
+        finite_b: with_all_finite(cfb),
         equal: u32_lanes(ceq),
-        compared: u32_lanes(ck),
+        compared: with_all_finite(ck),
         sum_sq_diff: f64_lanes(_mm256_add_pd(dd0, dd1)),
         sum_diff_sum: f64_lanes(_mm256_add_pd(ds0, ds1)),
         sum_sq_a: f64_lanes(_mm256_add_pd(aa0, aa1)),

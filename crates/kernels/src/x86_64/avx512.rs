@@ -120,6 +120,8 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStat
     let zi = _mm512_setzero_si512();
     let one = _mm512_set1_epi32(1);
     let (mut cfa, mut cfb, mut ceq, mut ck) = (zi, zi, zi, zi);
+    // Lanes of the steps where every pair was finite (their finite and compared counts).
+    let mut all_finite = 0u32;
     let mut j = 0;
     while j < n {
         let rem = n - j;
@@ -133,14 +135,27 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStat
         let (va, vb) = unsafe { (load::<KA>(lanes, pa, j), load::<KB>(lanes, pb, j)) };
         let fa = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(va), inf);
         let fb = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(vb), inf);
-        let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(lanes, va, vb)
-            | _mm512_mask_cmpeq_epi32_mask(lanes, _mm512_castps_si512(va), _mm512_castps_si512(vb));
         let k = fa & fb;
-        cfa = _mm512_mask_add_epi32(cfa, fa, cfa, one);
-        cfb = _mm512_mask_add_epi32(cfb, fb, cfb, one);
-        ceq = _mm512_mask_add_epi32(ceq, eq, ceq, one);
-        ck = _mm512_mask_add_epi32(ck, k, ck, one);
-        let (xa, xb) = (_mm512_maskz_mov_ps(k, va), _mm512_maskz_mov_ps(k, vb));
+        let (xa, xb) = if k == lanes {
+            // Every pair finite (the common case): no lane to zero, equal bits are equal
+            // values, and the finite and compared counts are the lanes, counted once per block.
+            let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(lanes, va, vb);
+            ceq = _mm512_mask_add_epi32(ceq, eq, ceq, one);
+            all_finite += lanes.count_ones();
+            (va, vb)
+        } else {
+            let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(lanes, va, vb)
+                | _mm512_mask_cmpeq_epi32_mask(
+                    lanes,
+                    _mm512_castps_si512(va),
+                    _mm512_castps_si512(vb),
+                );
+            cfa = _mm512_mask_add_epi32(cfa, fa, cfa, one);
+            cfb = _mm512_mask_add_epi32(cfb, fb, cfb, one);
+            ceq = _mm512_mask_add_epi32(ceq, eq, ceq, one);
+            ck = _mm512_mask_add_epi32(ck, k, ck, one);
+            (_mm512_maskz_mov_ps(k, va), _mm512_maskz_mov_ps(k, vb))
+        };
         let (a0, a1, b0, b1) = (lo_pd(xa), hi_pd(xa), lo_pd(xb), hi_pd(xb));
         let (d0, d1) = (_mm512_sub_pd(a0, b0), _mm512_sub_pd(a1, b1));
         let (s0, s1) = (_mm512_add_pd(a0, b0), _mm512_add_pd(a1, b1));
@@ -159,11 +174,16 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStat
         mx1 = _mm512_max_pd(mx1, e1);
         j += 16;
     }
+    let with_all_finite = |v: __m512i| {
+        let mut l = u32_lanes(v);
+        l[0] += all_finite;
+        l
+    };
     Partials {
-        finite_a: u32_lanes(cfa),
-        finite_b: u32_lanes(cfb),
+        finite_a: with_all_finite(cfa),
+        finite_b: with_all_finite(cfb),
         equal: u32_lanes(ceq),
-        compared: u32_lanes(ck),
+        compared: with_all_finite(ck),
         sum_sq_diff: f64_lanes(_mm512_add_pd(dd0, dd1)),
         sum_diff_sum: f64_lanes(_mm512_add_pd(ds0, ds1)),
         sum_sq_a: f64_lanes(_mm512_add_pd(aa0, aa1)),
