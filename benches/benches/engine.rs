@@ -1,6 +1,8 @@
 //! End-to-end engine throughput: `modeldiff::diff` on a 32 Mi-parameter model (F32 vs F32 with
 //! every value nudged, and F32 vs an F16 copy), by thread count, against a single-threaded naive
-//! f64 loop over the same mapped bytes as the baseline.
+//! f64 loop over the same mapped bytes as the baseline; then F16 vs F16 and BF16 vs BF16 (every
+//! value nudged) with the fused half-precision kernels and, in the same run, the two-pass path
+//! they replaced (`Config::fused_kernels = false`).
 
 use std::path::Path;
 
@@ -17,6 +19,9 @@ fn write(path: &Path, dtype: Dtype, values: impl Fn(usize, usize) -> f32) {
         .map(|t| match dtype {
             Dtype::F32 => (0..ELEMS)
                 .flat_map(|i| values(t, i).to_le_bytes())
+                .collect(),
+            Dtype::BF16 => (0..ELEMS)
+                .flat_map(|i| half::bf16::from_f32(values(t, i)).to_le_bytes())
                 .collect(),
             _ => (0..ELEMS)
                 .flat_map(|i| half::f16::from_f32(values(t, i)).to_le_bytes())
@@ -84,6 +89,41 @@ fn engine(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("f32_vs_f16", threads), &cfg, |bch, cfg| {
             bch.iter(|| modeldiff::diff(&a, &h, cfg).unwrap())
         });
+    }
+    g.finish();
+    drop(dir);
+
+    // Half-precision pairs: 2 × 64 MiB each.
+    let dir = tempfile::tempdir().unwrap();
+    let mut pairs = Vec::new();
+    for (name, dtype) in [("f16_vs_f16", Dtype::F16), ("bf16_vs_bf16", Dtype::BF16)] {
+        let (pa, pb) = (
+            dir.path().join(format!("{name}.a.st")),
+            dir.path().join(format!("{name}.b.st")),
+        );
+        write(&pa, dtype, value);
+        // A relative nudge that survives rounding to 8 (bf16) or 11 (f16) significant bits.
+        write(&pb, dtype, |t, i| value(t, i) * 1.02 + 1e-2);
+        let a = modeldiff_formats::open(&pa).unwrap();
+        let b = modeldiff_formats::open(&pb).unwrap();
+        pairs.push((name, a, b));
+    }
+    let mut g = c.benchmark_group("engine_diff_halves");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes((TENSORS * ELEMS * 4) as u64));
+    for threads in [1, max_threads] {
+        for (name, a, b) in &pairs {
+            for fused in [true, false] {
+                let mut cfg = modeldiff::Config::default();
+                cfg.threads = Some(threads);
+                cfg.fused_kernels = fused;
+                let path = if fused { "fused" } else { "two_pass" };
+                let id = BenchmarkId::new(format!("{name}/{path}"), threads);
+                g.bench_with_input(id, &cfg, |bch, cfg| {
+                    bch.iter(|| modeldiff::diff(a, b, cfg).unwrap())
+                });
+            }
+        }
     }
     g.finish();
 }

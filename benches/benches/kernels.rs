@@ -1,9 +1,10 @@
 //! Kernel throughput (GB/s of input) per ISA: the diff accumulator on a cache-resident and a
-//! memory-bound pair, and f16/bf16 → f32 conversion, with a naive f64 scalar loop as baseline.
+//! memory-bound pair, and f16/bf16 → f32 conversion, with a naive f64 scalar loop as baseline;
+//! and the fused half-precision kernels against conversion into buffers + the f32 kernel.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use modeldiff_kernels::convert::{bf16_to_f32_with, f16_to_f32_with};
-use modeldiff_kernels::{DiffStats, Isa};
+use modeldiff_kernels::{DiffStats, Elements, Isa};
 
 fn data(n: usize) -> (Vec<f32>, Vec<f32>) {
     let mut s = 0x1234_5678u32;
@@ -94,5 +95,63 @@ fn convert(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, accumulate, convert);
+/// F16 vs F16 and BF16 vs BF16 on the engine's chunk (64 Ki pairs): the fused kernel against
+/// converting both sides into `f32` buffers and running the `f32` kernel (the two-pass path).
+fn halves(c: &mut Criterion) {
+    let n = 1usize << 16;
+    let (a, b) = data(n);
+    for kind in ["f16", "bf16"] {
+        let enc = |v: &[f32]| -> Vec<u8> {
+            v.iter()
+                .flat_map(|&x| match kind {
+                    "f16" => half::f16::from_f32(x).to_le_bytes(),
+                    _ => half::bf16::from_f32(x).to_le_bytes(),
+                })
+                .collect()
+        };
+        let (ha, hb) = (enc(&a), enc(&b));
+        let wrap: fn(&[u8]) -> Elements = match kind {
+            "f16" => |h| Elements::F16(h),
+            _ => |h| Elements::BF16(h),
+        };
+        let (mut fa, mut fb) = (vec![0f32; n], vec![0f32; n]);
+        let mut g = c.benchmark_group(format!("diff_halves/{kind}/{n}"));
+        g.throughput(Throughput::Bytes((n * 4) as u64));
+        for isa in Isa::available() {
+            g.bench_with_input(BenchmarkId::new("fused", isa.name()), &isa, |bch, &isa| {
+                bch.iter(|| {
+                    let mut s = DiffStats::default();
+                    s.update_elements_with(
+                        isa,
+                        wrap(black_box(&ha[..])),
+                        wrap(black_box(&hb[..])),
+                        0,
+                    );
+                    s
+                })
+            });
+            g.bench_with_input(
+                BenchmarkId::new("two_pass", isa.name()),
+                &isa,
+                |bch, &isa| {
+                    bch.iter(|| {
+                        let conv = if kind == "f16" {
+                            f16_to_f32_with
+                        } else {
+                            bf16_to_f32_with
+                        };
+                        conv(isa, black_box(&ha), &mut fa);
+                        conv(isa, black_box(&hb), &mut fb);
+                        let mut s = DiffStats::default();
+                        s.update_with(isa, &fa, &fb, 0);
+                        s
+                    })
+                },
+            );
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, accumulate, convert, halves);
 criterion_main!(benches);

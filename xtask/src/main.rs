@@ -20,7 +20,14 @@ commands:
             of every fuzz target
   tidy      check //! headers, attached SAFETY comments, forbid(unsafe_code) where no unsafe is
             needed, and no anyhow in library crates
-  bench     run the criterion benchmarks (extra arguments go to criterion)
+  bench [ARGS]
+            the end-to-end benchmark: generates ~1 GiB pairs per dtype (F32, F16, BF16, Q8_0,
+            Q4_K), a many-small-tensors pair and the real SmolLM2 pair, and measures the release
+            binary, a read-only baseline and the numpy/gguf-py peers in one run (ARGS go to
+            benches/src/bin/e2e.rs: --size MIB, --runs N, --peer-runs N, --only CASE,..., --keep)
+  bench micro [ARGS]
+            the criterion micro-benchmarks (kernels, dequant, engine, apply...; ARGS go to cargo
+            bench, e.g. `-- kernels`)
   fixtures  regenerate the committed test fixtures (needs python3; makes target/venv)
   models    fetch the real test models into target/test-models and derive their oracle files
   protos    regenerate crates/formats/src/onnx/proto.rs from crates/formats/proto/onnx.proto
@@ -192,13 +199,30 @@ fn isas() -> Result<Vec<(String, bool)>, String> {
 /// two minutes in all.
 const CI_FUZZ_SECONDS: u64 = 30;
 
-fn bench(extra: &[String]) -> Result<(), String> {
-    let mut cmd = cargo();
-    cmd.args(["bench", "-p", "modeldiff-benches"]);
-    if !extra.is_empty() {
-        cmd.arg("--").args(extra);
+fn bench(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) == Some("micro") {
+        let mut cmd = cargo();
+        cmd.args(["bench", "-p", "modeldiff-benches"]).args(&args[1..]);
+        return run(&mut cmd);
     }
-    run(&mut cmd)
+    run(cargo().args(["build", "--release", "-p", "modeldiff-cli", "-p", "modeldiff-benches"]))?;
+    // The peers need numpy, safetensors and gguf-py: without Python the table says so.
+    let python = match venv() {
+        Ok(py) => Some(py),
+        Err(e) => {
+            eprintln!("xtask: no Python venv for the peers ({e}); their columns stay empty");
+            None
+        }
+    };
+    let target = root().join("target/release");
+    let mut cmd = Command::new(target.join("e2e"));
+    cmd.current_dir(root())
+        .arg("--modeldiff")
+        .arg(target.join("modeldiff"));
+    if let Some(py) = python {
+        cmd.arg("--python").arg(py);
+    }
+    run(cmd.args(args))
 }
 
 /// A Python virtualenv under target/ with the oracle packages.

@@ -157,13 +157,34 @@ fn inspect(args: InspectArgs, text: &TextOptions) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Opens two models at once, B on a thread of its own: parsing a header of many tensors is
+/// serial work, and the two files are independent.
+fn open_both(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    opts: &modeldiff_formats::OpenOptions,
+) -> (
+    modeldiff_formats::Result<modeldiff_formats::Model>,
+    modeldiff_formats::Result<modeldiff_formats::Model>,
+) {
+    std::thread::scope(|s| {
+        let second = s.spawn(|| modeldiff_formats::open_with(b, opts));
+        let first = modeldiff_formats::open_with(a, opts);
+        let second = second
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (first, second)
+    })
+}
+
 fn diff(args: DiffArgs, text: &TextOptions) -> anyhow::Result<ExitCode> {
     let mut cfg = args.validate()?;
     let gates = gate::parse_all(&args.fail_on)?;
     // A bad `MODELDIFF_FORCE_ISA` is an error here rather than a silent fallback later.
     modeldiff_kernels::Isa::try_selected().context("cannot choose the SIMD implementation")?;
-    let a = modeldiff_formats::open_with(&args.a, &cfg.open).context("cannot read model A")?;
-    let b = modeldiff_formats::open_with(&args.b, &cfg.open).context("cannot read model B")?;
+    let (a, b) = open_both(&args.a, &args.b, &cfg.open);
+    let a = a.context("cannot read model A")?;
+    let b = b.context("cannot read model B")?;
     let counter = Arc::new(modeldiff::Progress::new());
     cfg.engine.progress = Some(Arc::clone(&counter));
     let bar = progress::start(args.progress, counter);
@@ -230,10 +251,9 @@ fn drift(args: DriftArgs, text: &TextOptions) -> anyhow::Result<ExitCode> {
     let mut cfg = args.validate()?;
     modeldiff_kernels::Isa::try_selected().context("cannot choose the SIMD implementation")?;
     let open = modeldiff_formats::OpenOptions::default();
-    let a = modeldiff_formats::open_with(&args.source, &open)
-        .context("cannot read the source model")?;
-    let b = modeldiff_formats::open_with(&args.quantized, &open)
-        .context("cannot read the quantized model")?;
+    let (a, b) = open_both(&args.source, &args.quantized, &open);
+    let a = a.context("cannot read the source model")?;
+    let b = b.context("cannot read the quantized model")?;
     let counter = Arc::new(modeldiff::Progress::new());
     cfg.progress = Some(Arc::clone(&counter));
     let bar = progress::start(args::ProgressChoice::Auto, counter);

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::{fmt, str::FromStr};
 
+use crate::elements::Elements;
 use crate::error::IsaError;
 use crate::scalar;
 use crate::stats::DiffStats;
@@ -300,9 +301,49 @@ pub(crate) fn accumulate(isa: Isa, a: &[f32], b: &[f32], offset: u64, st: &mut D
         // f16c and popcnt with `is_x86_feature_detected!`.
         Isa::Avx2 => unsafe { crate::x86_64::avx2::accumulate(a, b, offset, st) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above, avx512f (and the AVX2 set) were detected at run time.
+        // SAFETY: as above, avx512f, avx512bw, avx512vl (and the AVX2 set) were detected at
+        // run time.
         Isa::Avx512 => unsafe { crate::x86_64::avx512::accumulate(a, b, offset, st) },
         _ => scalar::accumulate(a, b, offset, st),
+    }
+}
+
+/// Calls the implementation `isa` of the fused accumulate kernel over [`Elements`]. The caller
+/// has checked `isa.is_available()` and `a.len() == b.len()`.
+pub(crate) fn accumulate_elements(
+    isa: Isa,
+    a: Elements,
+    b: Elements,
+    offset: u64,
+    st: &mut DiffStats,
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa.is_available()` was checked by the caller
+        // (`DiffStats::update_elements_with` asserts it; `Isa::selected` only returns available
+        // ISAs), which verified avx2, fma, f16c and popcnt with `is_x86_feature_detected!`.
+        Isa::Avx2 => unsafe { crate::x86_64::avx2::accumulate_elements(a, b, offset, st) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, avx512f, avx512bw, avx512vl (and the AVX2 set) were detected at
+        // run time.
+        Isa::Avx512 => unsafe { crate::x86_64::avx512::accumulate_elements(a, b, offset, st) },
+        _ => scalar::accumulate_elements(a, b, offset, st),
+    }
+}
+
+/// Calls the implementation `isa` of the self-comparison kernel. The caller has checked
+/// `isa.is_available()`.
+pub(crate) fn accumulate_self(isa: Isa, x: Elements, offset: u64, st: &mut DiffStats) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa.is_available()` was checked by the caller (`DiffStats::update_self_with`
+        // asserts it), which verified avx2, fma, f16c and popcnt with `is_x86_feature_detected!`.
+        Isa::Avx2 => unsafe { crate::x86_64::avx2::accumulate_self(x, offset, st) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, avx512f, avx512bw, avx512vl (and the AVX2 set) were detected at
+        // run time.
+        Isa::Avx512 => unsafe { crate::x86_64::avx512::accumulate_self(x, offset, st) },
+        _ => scalar::accumulate_self(x, offset, st),
     }
 }
 

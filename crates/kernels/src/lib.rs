@@ -10,6 +10,9 @@
 //! similarity. The convenience functions [`cosine_similarity`], [`l2_distance`],
 //! [`max_abs_diff`] and [`mean_abs_diff`] wrap it for whole slices. [`convert`] turns stored
 //! half-precision bytes into `f32`; `modeldiff-formats` uses it for decoding.
+//! [`DiffStats::update_elements`] takes the stored half-precision bytes ([`Elements`]) instead
+//! and converts them in registers, so the engine diffs F16 and BF16 pairs in one pass with no
+//! `f32` copy.
 //!
 //! ```
 //! use modeldiff_kernels::{cosine_similarity, DiffStats};
@@ -48,6 +51,7 @@
 
 pub mod convert;
 mod dispatch;
+mod elements;
 mod error;
 pub(crate) mod scalar;
 mod stats;
@@ -55,6 +59,7 @@ mod stats;
 mod x86_64;
 
 pub use dispatch::Isa;
+pub use elements::Elements;
 pub use error::IsaError;
 pub use stats::DiffStats;
 

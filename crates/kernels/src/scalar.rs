@@ -1,5 +1,6 @@
 //! The scalar reference implementation: the semantics every SIMD routine must reproduce.
 
+use crate::elements::Elements;
 use crate::stats::DiffStats;
 
 /// Adds the pairs `(a[i], b[i])` to `st`, one at a time, in `f64`.
@@ -8,10 +9,57 @@ use crate::stats::DiffStats;
 /// The caller guarantees `a.len() == b.len()`.
 pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     debug_assert_eq!(a.len(), b.len());
+    let b = &b[..a.len()];
+    accumulate_by(a.len(), |i| a[i], |i| b[i], offset, st)
+}
+
+/// [`accumulate`] over [`Elements`]: each half-precision value is converted when it is read
+/// (exactly as `crate::convert` converts it), so the result is the same as converting both
+/// sides first. The caller guarantees `a.len() == b.len()`.
+pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
+    debug_assert_eq!(a.len(), b.len());
+    use Elements::{BF16, F16, F32};
+    let n = a.len();
+    // One loop per pair of kinds, so no element pays for a match on its kind.
+    let h = |v: &[u8], i: usize| {
+        half::f16::from_bits(u16::from_le_bytes([v[2 * i], v[2 * i + 1]])).to_f32()
+    };
+    let bf = |v: &[u8], i: usize| {
+        f32::from_bits((u16::from_le_bytes([v[2 * i], v[2 * i + 1]]) as u32) << 16)
+    };
+    match (a, b) {
+        (F32(x), F32(y)) => accumulate(x, y, offset, st),
+        (F32(x), F16(y)) => accumulate_by(n, |i| x[i], |i| h(y, i), offset, st),
+        (F32(x), BF16(y)) => accumulate_by(n, |i| x[i], |i| bf(y, i), offset, st),
+        (F16(x), F32(y)) => accumulate_by(n, |i| h(x, i), |i| y[i], offset, st),
+        (F16(x), F16(y)) => accumulate_by(n, |i| h(x, i), |i| h(y, i), offset, st),
+        (F16(x), BF16(y)) => accumulate_by(n, |i| h(x, i), |i| bf(y, i), offset, st),
+        (BF16(x), F32(y)) => accumulate_by(n, |i| bf(x, i), |i| y[i], offset, st),
+        (BF16(x), F16(y)) => accumulate_by(n, |i| bf(x, i), |i| h(y, i), offset, st),
+        (BF16(x), BF16(y)) => accumulate_by(n, |i| bf(x, i), |i| bf(y, i), offset, st),
+    }
+}
+
+/// A side against itself: by definition [`accumulate_elements`] with `x` on both sides (the
+/// SIMD versions compute only what is not zero).
+pub(crate) fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStats) {
+    accumulate_elements(x, x, offset, st)
+}
+
+/// The definition: `n` pairs `(a(i), b(i))`.
+#[inline(always)]
+fn accumulate_by(
+    n: usize,
+    a: impl Fn(usize) -> f32,
+    b: impl Fn(usize) -> f32,
+    offset: u64,
+    st: &mut DiffStats,
+) {
     let (mut dd, mut ds, mut aa, mut bb, mut sad) = (0f64, 0f64, 0f64, 0f64, 0f64);
     let (mut nfa, mut nfb, mut mism, mut cmp) = (0u64, 0u64, 0u64, 0u64);
     let mut best: Option<(f64, u64)> = None;
-    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+    for i in 0..n {
+        let (x, y) = (a(i), b(i));
         let (fx, fy) = (x.is_finite(), y.is_finite());
         nfa += !fx as u64;
         nfb += !fy as u64;
@@ -31,7 +79,7 @@ pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) 
             }
         }
     }
-    st.len += a.len() as u64;
+    st.len += n as u64;
     st.compared += cmp;
     st.nonfinite_a += nfa;
     st.nonfinite_b += nfb;
@@ -44,13 +92,4 @@ pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) 
     if let Some((m, i)) = best {
         st.take_max(m, Some(i));
     }
-}
-
-/// Index (within the slices) of the first finite pair whose |a−b| equals `target`.
-///
-/// Used by the SIMD routines to locate a block's maximum after finding its value.
-pub(crate) fn find_abs_diff(a: &[f32], b: &[f32], target: f64) -> Option<usize> {
-    a.iter().zip(b).position(|(&x, &y)| {
-        x.is_finite() && y.is_finite() && (x as f64 - y as f64).abs() == target
-    })
 }

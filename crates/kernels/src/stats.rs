@@ -1,6 +1,7 @@
 //! The mergeable accumulator [`DiffStats`] and the metrics derived from it.
 
 use crate::dispatch::{self, Isa};
+use crate::elements::Elements;
 
 /// One-pass, mergeable sums over pairs of `f32` values.
 ///
@@ -141,6 +142,79 @@ impl DiffStats {
             "DiffStats::update_with: {isa:?} is not available on this CPU"
         );
         dispatch::accumulate(isa, a, b, offset, self);
+    }
+
+    /// Adds the pairs `(a[i], b[i])` of two [`Elements`] sides, converting stored half-precision
+    /// values in registers (one pass over the stored bytes, no `f32` copy). The result is the
+    /// same, bit for bit, as converting both sides with [`crate::convert`] and calling
+    /// [`DiffStats::update`] with the same implementation.
+    ///
+    /// ```
+    /// use modeldiff_kernels::{DiffStats, Elements};
+    ///
+    /// let a: Vec<u8> = [1.0f32, 2.0, 3.0].iter().flat_map(|x| x.to_bits().to_le_bytes()[2..].to_vec()).collect();
+    /// let b = [1.0f32, 2.0, 3.5];
+    /// let mut st = DiffStats::default();
+    /// st.update_elements(Elements::BF16(&a), Elements::F32(&b), 0);
+    /// assert_eq!((st.max_abs(), st.max_abs_index()), (0.5, Some(2)));
+    /// ```
+    ///
+    /// # Panics
+    /// If the sides have different lengths or a byte side has an odd number of bytes.
+    pub fn update_elements(&mut self, a: Elements, b: Elements, offset: u64) {
+        self.update_elements_with(Isa::selected(), a, b, offset)
+    }
+
+    /// Like [`DiffStats::update_elements`] with an explicit implementation.
+    ///
+    /// # Panics
+    /// If the sides have different lengths, a byte side has an odd number of bytes, or `isa` is
+    /// not available on this CPU.
+    pub fn update_elements_with(&mut self, isa: Isa, a: Elements, b: Elements, offset: u64) {
+        assert!(
+            a.len() == b.len() && !a.has_odd_byte() && !b.has_odd_byte(),
+            "DiffStats::update_elements: sides must have equal length (2 bytes per half)"
+        );
+        assert!(
+            isa.is_available(),
+            "DiffStats::update_elements_with: {isa:?} is not available on this CPU"
+        );
+        dispatch::accumulate_elements(isa, a, b, offset, self);
+    }
+
+    /// Adds the pairs `(x[i], x[i])`: a side compared with itself, as when two stored chunks
+    /// are bitwise identical. The result is the same, bit for bit, as
+    /// [`DiffStats::update_elements`] with `x` on both sides, for about a third of the work (the
+    /// differences are zero; only Σx², the counts and the first compared position are left).
+    ///
+    /// ```
+    /// use modeldiff_kernels::{DiffStats, Elements};
+    ///
+    /// let x = [f32::NAN, 3.0, 4.0];
+    /// let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
+    /// s.update_self(Elements::F32(&x), 0);
+    /// r.update_elements(Elements::F32(&x), Elements::F32(&x), 0);
+    /// assert_eq!(s, r);
+    /// assert_eq!((s.max_abs(), s.max_abs_index()), (0.0, Some(1)));
+    /// ```
+    pub fn update_self(&mut self, x: Elements, offset: u64) {
+        self.update_self_with(Isa::selected(), x, offset)
+    }
+
+    /// Like [`DiffStats::update_self`] with an explicit implementation.
+    ///
+    /// # Panics
+    /// If a byte side has an odd number of bytes, or `isa` is not available on this CPU.
+    pub fn update_self_with(&mut self, isa: Isa, x: Elements, offset: u64) {
+        assert!(
+            !x.has_odd_byte(),
+            "DiffStats::update_self: 2 bytes per half"
+        );
+        assert!(
+            isa.is_available(),
+            "DiffStats::update_self_with: {isa:?} is not available on this CPU"
+        );
+        dispatch::accumulate_self(isa, x, offset, self);
     }
 
     /// Adds another accumulator's pairs (over a disjoint set of indices).

@@ -4,7 +4,8 @@ use crate::convert::{bf16_to_f32_with, f16_to_f32_with};
 use crate::dispatch::{check, from_name};
 use crate::testutil::{pair, Rng, LENGTHS};
 use crate::{
-    cosine_similarity, l2_distance, max_abs_diff, mean_abs_diff, scalar, DiffStats, Isa, IsaError,
+    cosine_similarity, l2_distance, max_abs_diff, mean_abs_diff, scalar, DiffStats, Elements, Isa,
+    IsaError,
 };
 
 /// Relative tolerance for the f64 sums: SIMD and scalar differ only in summation order of
@@ -66,6 +67,61 @@ fn every_isa_matches_scalar_on_seed_table() {
                 let mut r = DiffStats::default();
                 scalar::accumulate(&a, &b, 7, &mut r);
                 assert_same(isa, &s, &r, &format!("n={n} specials={specials}"));
+            }
+        }
+    }
+}
+
+/// The maximum |a−b| planted in several blocks and in the tail: every ISA reports the first
+/// occurrence, as the scalar definition does, whatever the block that holds it.
+#[test]
+fn first_of_equal_maxima_wins_across_blocks() {
+    let n = 3 * 4096 + 13;
+    for plants in [
+        vec![5000, 9000],
+        vec![4095, 4096],
+        vec![n - 1],
+        vec![8191, n - 2],
+        vec![12],
+    ] {
+        let mut rng = Rng(plants[0] as u64);
+        let a: Vec<f32> = (0..n).map(|_| rng.unit()).collect();
+        let mut b: Vec<f32> = a.iter().map(|&x| x + 0.25 * rng.unit()).collect();
+        for &p in &plants {
+            b[p] = a[p] + 4.0;
+        }
+        // A NaN beside a plant must not be taken for it.
+        b[plants[0].saturating_sub(1)] = f32::NAN;
+        let mut r = DiffStats::default();
+        scalar::accumulate(&a, &b, 3, &mut r);
+        for isa in Isa::available() {
+            let mut s = DiffStats::default();
+            s.update_with(isa, &a, &b, 3);
+            assert_eq!(
+                (s.max_abs(), s.max_abs_index()),
+                (r.max_abs(), r.max_abs_index()),
+                "{isa:?} plants {plants:?}"
+            );
+        }
+    }
+}
+
+/// The self kernel equals the fused kernel with the side on both sides, bit for bit, for every
+/// ISA, kind and length of the seed table (special values included).
+#[test]
+fn self_comparison_equals_the_pair_kernel() {
+    for isa in Isa::available() {
+        for &n in LENGTHS {
+            for specials in [false, true] {
+                let (v, _) = pair(n as u64 * 17 + specials as u64, n, specials);
+                for kind in ["f32", "f16", "bf16"] {
+                    let bytes = encode(kind, &v);
+                    let x = side(kind, &v, &bytes);
+                    let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
+                    s.update_self_with(isa, x, 11);
+                    r.update_elements_with(isa, x, x, 11);
+                    assert_eq!(s, r, "{isa:?} {kind} n={n} specials={specials}");
+                }
             }
         }
     }
@@ -343,6 +399,114 @@ fn vectorize_runs_the_closure_for_every_isa() {
     }
 }
 
+/// Every kind of side, as (name, encoder of `f32` values to the stored form).
+const KINDS: &[&str] = &["f32", "f16", "bf16"];
+
+/// `v` rounded to the kind's stored bytes (for f32, the values themselves).
+fn encode(kind: &str, v: &[f32]) -> Vec<u8> {
+    match kind {
+        "f16" => v
+            .iter()
+            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+            .collect(),
+        "bf16" => v
+            .iter()
+            .flat_map(|&x| ((x.to_bits() >> 16) as u16).to_le_bytes())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The stored side `bytes` (or `v` for f32) as [`Elements`].
+fn side<'a>(kind: &str, v: &'a [f32], bytes: &'a [u8]) -> Elements<'a> {
+    match kind {
+        "f16" => Elements::F16(bytes),
+        "bf16" => Elements::BF16(bytes),
+        _ => Elements::F32(v),
+    }
+}
+
+/// The side's values after conversion by the (already tested) conversion routines.
+fn decoded(isa: Isa, kind: &str, v: &[f32], bytes: &[u8]) -> Vec<f32> {
+    let mut out = vec![0f32; v.len()];
+    match kind {
+        "f16" => f16_to_f32_with(isa, bytes, &mut out),
+        "bf16" => bf16_to_f32_with(isa, bytes, &mut out),
+        _ => out.copy_from_slice(v),
+    }
+    out
+}
+
+#[test]
+fn fused_halves_equal_convert_then_update_and_match_scalar() {
+    for isa in Isa::available() {
+        for &ka in KINDS {
+            for &kb in KINDS {
+                for &n in LENGTHS {
+                    for specials in [false, true] {
+                        let what = format!("{ka} vs {kb}, n={n} specials={specials}");
+                        let (a, b) = pair(n as u64 * 17 + specials as u64, n, specials);
+                        let (ea, eb) = (encode(ka, &a), encode(kb, &b));
+                        let (sa, sb) = (side(ka, &a, &ea), side(kb, &b, &eb));
+                        let mut fused = DiffStats::default();
+                        fused.update_elements_with(isa, sa, sb, 5);
+                        // The same ISA's two-pass path: identical bits (exact conversion, same
+                        // lanes, same summation order).
+                        let (da, db) = (decoded(isa, ka, &a, &ea), decoded(isa, kb, &b, &eb));
+                        let mut two_pass = DiffStats::default();
+                        two_pass.update_with(isa, &da, &db, 5);
+                        assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
+                        // The scalar twin of the fused kernel.
+                        let mut r = DiffStats::default();
+                        scalar::accumulate_elements(sa, sb, 5, &mut r);
+                        assert_same(isa, &fused, &r, &what);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Stored bytes as an F16 side.
+const F16_SIDE: fn(&[u8]) -> Elements = |h| Elements::F16(h);
+/// Stored bytes as a BF16 side.
+const BF16_SIDE: fn(&[u8]) -> Elements = |h| Elements::BF16(h);
+
+#[test]
+fn fused_halves_cover_every_bit_pattern() {
+    // Every f16 / bf16 bit pattern (NaNs, infinities, subnormals, ±0) against a rotation of
+    // itself and against itself, at an odd offset so lanes and tails see each case.
+    let all: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
+    let rotated: Vec<u8> = [&all[2 * 12_345..], &all[..2 * 12_345]].concat();
+    for isa in Isa::available() {
+        for (name, wrap) in [("f16", F16_SIDE), ("bf16", BF16_SIDE)] {
+            for (a, b) in [(&all[6..], &rotated[6..]), (&all[2..], &all[2..])] {
+                let mut fused = DiffStats::default();
+                fused.update_elements_with(isa, wrap(a), wrap(b), 3);
+                let mut r = DiffStats::default();
+                scalar::accumulate_elements(wrap(a), wrap(b), 3, &mut r);
+                assert_same(isa, &fused, &r, name);
+                let len = vec![0.0; a.len() / 2];
+                let (da, db) = (decoded(isa, name, &len, a), decoded(isa, name, &len, b));
+                let mut two_pass = DiffStats::default();
+                two_pass.update_with(isa, &da, &db, 3);
+                assert_eq!(fused, two_pass, "{isa:?} {name} fused vs two-pass");
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_sides_of_odd_bytes_or_unequal_lengths_panic() {
+    for (a, b) in [
+        (Elements::F16(&[0, 0, 0]), Elements::F16(&[0, 0, 0])),
+        (Elements::BF16(&[0, 0]), Elements::F32(&[1.0, 2.0])),
+    ] {
+        let r = std::panic::catch_unwind(|| DiffStats::default().update_elements(a, b, 0));
+        assert!(r.is_err(), "{a:?} vs {b:?}");
+    }
+}
+
 #[test]
 fn unequal_lengths_panic_as_documented() {
     let r = std::panic::catch_unwind(|| l2_distance(&[1.0], &[1.0, 2.0]));
@@ -369,6 +533,25 @@ mod prop {
                 // sum of squares' scale.
                 let scale = r.sum_sq_a() + r.sum_sq_b() + r.sum_sq_diff();
                 prop_assert!((s.sum_sq_diff() - r.sum_sq_diff()).abs() <= 1e-12 * scale);
+            }
+        }
+
+        #[test]
+        fn fused_halves_equal_scalar(v in proptest::collection::vec((any::<u16>(), any::<u16>()), 0..300), bf in any::<bool>()) {
+            let a: Vec<u8> = v.iter().flat_map(|p| p.0.to_le_bytes()).collect();
+            let b: Vec<u8> = v.iter().flat_map(|p| p.1.to_le_bytes()).collect();
+            let wrap = if bf { BF16_SIDE } else { F16_SIDE };
+            let mut r = DiffStats::default();
+            scalar::accumulate_elements(wrap(&a), wrap(&b), 0, &mut r);
+            for isa in Isa::available() {
+                let mut s = DiffStats::default();
+                s.update_elements_with(isa, wrap(&a), wrap(&b), 0);
+                prop_assert_eq!((s.compared(), s.mismatches(), s.nonfinite_a(), s.nonfinite_b()),
+                    (r.compared(), r.mismatches(), r.nonfinite_a(), r.nonfinite_b()));
+                prop_assert_eq!((s.max_abs(), s.max_abs_index()), (r.max_abs(), r.max_abs_index()));
+                let scale = r.sum_sq_a() + r.sum_sq_b() + r.sum_sq_diff();
+                prop_assert!((s.sum_sq_diff() - r.sum_sq_diff()).abs() <= 1e-12 * scale);
+                prop_assert!((s.sum_diff_sum() - r.sum_diff_sum()).abs() <= 1e-12 * scale);
             }
         }
     }

@@ -8,7 +8,7 @@
 //! stream.
 
 use modeldiff_formats::Model;
-use modeldiff_kernels::{DiffStats, Isa};
+use modeldiff_kernels::{DiffStats, Elements, Isa};
 
 use crate::describe::describe;
 use crate::error::Result;
@@ -70,7 +70,7 @@ pub enum DiffPartial {
 }
 
 /// What the diff found for one pair, all jobs merged.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum PairOutcome {
     /// Float metrics.
     Float(DiffStats),
@@ -84,8 +84,16 @@ pub enum PairOutcome {
 }
 
 /// The diff consumer: per-job metrics, merged in job order into a [`Report`].
+///
+/// Pieces that [`Piece::elements`](crate::stream::Piece::elements) hands out (F16 or BF16 on
+/// at least one side) go through the fused kernels, which convert the stored bytes in
+/// registers; [`DiffConsumer::two_pass`] decodes them into `f32` buffers first instead, as the
+/// engine did before. Both give the same bits.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DiffConsumer;
+pub struct DiffConsumer {
+    /// Decode half-precision pieces into `f32` buffers instead of using the fused kernels.
+    two_pass: bool,
+}
 
 /// Choices about what [`DiffConsumer::report_with`] puts in the report.
 #[derive(Clone, Copy, Debug, Default)]
@@ -102,7 +110,7 @@ impl Consumer for DiffConsumer {
     fn job(&self, stream: &PairStream<'_>, job: &Job) -> Result<DiffPartial> {
         let pair = stream.pair();
         match pair.mode {
-            CompareMode::Float => float_job(stream, job).map(DiffPartial::Float),
+            CompareMode::Float => float_job(stream, job, !self.two_pass).map(DiffPartial::Float),
             CompareMode::ExactInt => int_job(stream, job).map(DiffPartial::Int),
             CompareMode::Bytes => {
                 let (a, b) = (stream.model_a(), stream.model_b());
@@ -115,17 +123,26 @@ impl Consumer for DiffConsumer {
     }
 }
 
-fn float_job(stream: &PairStream<'_>, job: &Job) -> Result<DiffStats> {
-    let pair = stream.pair();
-    // A zero-copy F32 side costs nothing to read; the equal-bytes shortcut only pays when A
-    // has to be decoded.
-    let decodes = stream.model_a().f32_view(pair.pairing.a).is_none();
+fn float_job(stream: &PairStream<'_>, job: &Job, fused: bool) -> Result<DiffStats> {
+    // The two-pass path as it was: the equal-bytes shortcut only where A has to be decoded.
+    let decodes = stream.model_a().f32_view(stream.pair().pairing.a).is_none();
     let mut st = DiffStats::default();
     stream.for_each_piece(job.elems.clone(), |piece| {
         let offset = piece.offset_a();
-        let equal_bytes = decodes && piece.encoded().is_some_and(|(ea, eb)| ea == eb);
-        if equal_bytes {
-            // Equal bytes under the same encoding are equal values: decode one side only.
+        // Equal stored bytes under the same encoding are equal values: one side is read, by the
+        // self-comparison kernel (Σx² and the counts; the differences are zero). The compare
+        // stops at the first differing byte, so a changed piece costs little more than before.
+        let equal_bytes = fused && piece.encoded().is_some_and(|(ea, eb)| ea == eb);
+        if let Some((xa, xb)) = piece.elements().filter(|_| fused) {
+            // Stored half-precision bytes, converted in registers: one pass, no copy.
+            if equal_bytes {
+                st.update_self(xa, offset);
+            } else {
+                st.update_elements(xa, xb, offset);
+            }
+        } else if equal_bytes {
+            st.update_self(Elements::F32(piece.f32_a()?), offset);
+        } else if !fused && decodes && piece.encoded().is_some_and(|(ea, eb)| ea == eb) {
             let x = piece.f32_a()?;
             st.update(x, x, offset);
         } else {
@@ -148,6 +165,13 @@ fn int_job(stream: &PairStream<'_>, job: &Job) -> Result<u64> {
 }
 
 impl DiffConsumer {
+    /// The consumer that decodes half-precision pieces into `f32` buffers before the metric
+    /// kernels (two passes per piece), as the engine did before the fused kernels; kept to
+    /// measure the fused path against and to cross-check it ([`crate::Config::fused_kernels`]).
+    pub fn two_pass() -> DiffConsumer {
+        DiffConsumer { two_pass: true }
+    }
+
     /// Merges the partials (in job order, as [`run`] returns them) into one outcome per pair.
     pub fn fold(&self, plan: &Plan, partials: &[DiffPartial]) -> Vec<PairOutcome> {
         let mut out: Vec<PairOutcome> = plan
@@ -473,9 +497,67 @@ mod tests {
     fn outcomes(a: &Model, b: &Model, chunk: usize) -> (Matching, Plan, Vec<PairOutcome>) {
         let m = match_tensors(a, b, &Filter::default(), &[]);
         let p = plan(a, b, &m, chunk);
-        let parts = run(a, b, &p, &DiffConsumer).unwrap();
-        let o = DiffConsumer.fold(&p, &parts);
+        let parts = run(a, b, &p, &DiffConsumer::default()).unwrap();
+        let o = DiffConsumer::default().fold(&p, &parts);
         (m, p, o)
+    }
+
+    /// Little-endian F16 or BF16 bytes of `v`.
+    fn halves(dtype: &str, v: &[f32]) -> Vec<u8> {
+        v.iter()
+            .flat_map(|&x| match dtype {
+                "F16" => half::f16::from_f32(x).to_le_bytes(),
+                _ => half::bf16::from_f32(x).to_le_bytes(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fused_and_two_pass_consumers_agree_bit_for_bit() {
+        let n = 37 * 41;
+        let va: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let mut vb: Vec<f32> = va.iter().map(|x| x * 1.01 + 1e-3).collect();
+        vb[5] = f32::NAN;
+        vb[700] = f32::INFINITY;
+        let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let a = model_typed(&[
+            ("h", "F16", &[37, 41], halves("F16", &va)),
+            ("bf", "BF16", &[37, 41], halves("BF16", &va)),
+            ("mix", "F32", &[37, 41], f32s(&va)),
+            ("same", "F16", &[37, 41], halves("F16", &va)),
+            ("overlap", "BF16", &[37, 41], halves("BF16", &va)),
+        ]);
+        let b = model_typed(&[
+            ("h", "F16", &[37, 41], halves("F16", &vb)),
+            ("bf", "BF16", &[37, 41], halves("BF16", &vb)),
+            ("mix", "F16", &[37, 41], halves("F16", &vb)),
+            ("same", "F16", &[37, 41], halves("F16", &va)),
+            ("overlap", "BF16", &[41, 37], halves("BF16", &vb)),
+        ]);
+        for chunk in [256, 1024, 1 << 16] {
+            let m = match_tensors(&a, &b, &Filter::default(), &[]);
+            let p = plan(&a, &b, &m, chunk);
+            // Every pair takes the fused path (so this test compares two different paths).
+            for pair in &p.pairs {
+                PairStream::new(&a, &b, pair)
+                    .for_each_piece(0..1, |piece| {
+                        assert!(piece.elements().is_some(), "{:?}", pair.pairing);
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            let fused = DiffConsumer::default();
+            let two = DiffConsumer::two_pass();
+            let of = fused.fold(&p, &run(&a, &b, &p, &fused).unwrap());
+            let ot = two.fold(&p, &run(&a, &b, &p, &two).unwrap());
+            assert_eq!(of, ot, "chunk {chunk}");
+            let PairOutcome::Float(h) = &of[0] else {
+                panic!("float pair")
+            };
+            assert_eq!((h.nonfinite_b(), h.len()), (2, n as u64));
+        }
     }
 
     #[test]
@@ -522,7 +604,7 @@ mod tests {
             let b = gguf(&other);
             let (m, p, o) = outcomes(&a, &b, 256);
             assert_eq!(p.pairs[0].mode, CompareMode::Bytes);
-            let r = DiffConsumer.report(&a, &b, &m, &p, &o);
+            let r = DiffConsumer::default().report(&a, &b, &m, &p, &o);
             assert_eq!(r.tensors[0].identical, Some(equal));
             assert!(r.tensors[0].metrics.is_none() && r.tensors[0].mismatches.is_none());
             assert_eq!(r.summary.differs, !equal);
@@ -536,7 +618,7 @@ mod tests {
         let a = model_typed(&[("i", "I64", &[3], i64s(&[big, 1, 2]))]);
         let b = model_typed(&[("i", "I64", &[3], i64s(&[big + 1, 1, 2]))]);
         let (m, p, o) = outcomes(&a, &b, 256);
-        let r = DiffConsumer.report(&a, &b, &m, &p, &o);
+        let r = DiffConsumer::default().report(&a, &b, &m, &p, &o);
         // As f32 both would be 2^60: exact comparison sees the difference.
         assert_eq!(r.tensors[0].mismatches, Some(1));
         assert_eq!(r.tensors[0].identical, Some(false));
@@ -551,7 +633,7 @@ mod tests {
             ("z", &[f32::INFINITY]),
         ]);
         let (m, p, o) = outcomes(&a, &b, 256);
-        let r = DiffConsumer.report(&a, &b, &m, &p, &o);
+        let r = DiffConsumer::default().report(&a, &b, &m, &p, &o);
         let s = &r.summary;
         assert_eq!((s.nonfinite_a, s.nonfinite_b), (0, 2));
         assert_eq!(s.max_abs, Some(2.0));
@@ -575,7 +657,7 @@ mod tests {
         let options = ReportOptions {
             ignore_metadata: true,
         };
-        let r = DiffConsumer.report_with(&a, &a, &m, &p, &o, &options);
+        let r = DiffConsumer::default().report_with(&a, &a, &m, &p, &o, &options);
         assert!(!r.summary.metadata_compared && r.summary.metadata_ignored);
         assert!(!r.summary.differs);
     }

@@ -49,6 +49,11 @@ pub struct Config {
     pub qk_unpermute: QkUnpermute,
     /// Add the spectrum of ΔW to changed 2-D float pairs ([`crate::spectral`]).
     pub spectral: bool,
+    /// Diff F16 and BF16 data with the fused kernels, which convert the stored bytes in
+    /// registers (the default); `false` decodes them into `f32` buffers first, the earlier
+    /// two-pass path ([`DiffConsumer::two_pass`]), kept for benchmarks and cross-checks. The
+    /// report is the same either way.
+    pub fused_kernels: bool,
 }
 
 impl Default for Config {
@@ -64,6 +69,7 @@ impl Default for Config {
             rename: RenameRules::default(),
             detect_renames: true,
             qk_unpermute: QkUnpermute::Auto,
+            fused_kernels: true,
             spectral: false,
         }
     }
@@ -159,12 +165,17 @@ pub fn diff(a: &Model, b: &Model, config: &Config) -> Result<Report> {
     with_threads(config.threads, || {
         let matching = config.match_models(a, b);
         let plan = plan(a, b, &matching, config.chunk_elems);
-        let partials = run_with_progress(a, b, &plan, &DiffConsumer, config.progress.as_deref())?;
-        let outcomes = DiffConsumer.fold(&plan, &partials);
+        let consumer = if config.fused_kernels {
+            DiffConsumer::default()
+        } else {
+            DiffConsumer::two_pass()
+        };
+        let partials = run_with_progress(a, b, &plan, &consumer, config.progress.as_deref())?;
+        let outcomes = consumer.fold(&plan, &partials);
         let options = ReportOptions {
             ignore_metadata: config.ignore_metadata,
         };
-        let mut report = DiffConsumer.report_with(a, b, &matching, &plan, &outcomes, &options);
+        let mut report = consumer.report_with(a, b, &matching, &plan, &outcomes, &options);
         if config.spectral {
             for pair in &plan.pairs {
                 let t = &mut report.tensors[pair.entry];

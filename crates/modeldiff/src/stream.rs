@@ -4,16 +4,18 @@
 //! [`PairStream::for_each_piece`] walks the compared region of one pair (for a range of its
 //! compared elements, usually one [`Job`]) as [`Piece`]s: contiguous runs in both tensors. A
 //! consumer asks each piece for what it needs: the stored bytes of both sides when they share
-//! an encoding ([`Piece::encoded`], for an equal-bytes shortcut or a fused decoder), `f32`
-//! values ([`Piece::f32`], zero-copy for little-endian F32 tensors), or exact integers
-//! ([`Piece::ints`]). Decoding goes into per-thread buffers, so memory stays bounded by
+//! an encoding ([`Piece::encoded`], for an equal-bytes shortcut or a fused decoder), both sides
+//! as the fused kernels read them ([`Piece::elements`]: stored F16/BF16 bytes or F32 values,
+//! straight from the map), `f32` values ([`Piece::f32`], zero-copy for little-endian F32
+//! tensors), or exact integers ([`Piece::ints`]). Decoding goes into per-thread buffers, so memory stays bounded by
 //! threads × 2 × chunk whatever the model size. [`run_jobs`] runs a closure over every job of
 //! a [`Plan`] on the current rayon pool and returns the results in job order.
 
 use std::cell::RefCell;
 use std::ops::Range;
 
-use modeldiff_formats::Model;
+use modeldiff_formats::{ByteOrder, DType, Model};
+use modeldiff_kernels::Elements;
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -174,6 +176,30 @@ impl Piece<'_> {
         Some((s.a.encoded_range(p.a, ra)?, s.b.encoded_range(p.b, rb)?))
     }
 
+    /// Both sides as the fused kernels of `modeldiff-kernels` read them
+    /// ([`DiffStats::update_elements`](modeldiff_kernels::DiffStats::update_elements)), with no
+    /// decoding and no copy: when at least one side is stored as contiguous little-endian F16
+    /// or BF16, the other is that too or zero-copy F32, and the pair adds no constant to either
+    /// side. `None` otherwise; [`Piece::f32`] then decodes. The values are the same as
+    /// [`Piece::f32`]'s.
+    pub fn elements(&self) -> Option<(Elements<'_>, Elements<'_>)> {
+        let (s, p, align) = (
+            &self.stream,
+            &self.stream.pair.pairing,
+            &self.stream.pair.align,
+        );
+        if align.add_a != 0.0 || align.add_b != 0.0 {
+            return None;
+        }
+        let a = raw_elements(s.a, p.a, self.range_a())?;
+        let b = raw_elements(s.b, p.b, self.range_b())?;
+        match (a, b) {
+            // F32 on both sides already reads straight from the map through `f32`.
+            (Elements::F32(_), Elements::F32(_)) => None,
+            _ => Some((a, b)),
+        }
+    }
+
     /// A's values as `f32`, decoded into this thread's buffer unless A is stored as
     /// little-endian F32 (then read straight from the map). Values are as compared: with the
     /// pair's [`crate::plan::Align::add_a`] added.
@@ -205,6 +231,19 @@ impl Piece<'_> {
         self.stream.a.decode_int(p.a, ra, &mut ia[..n])?;
         self.stream.b.decode_int(p.b, rb, &mut ib[..n])?;
         Ok((&ia[..n], &ib[..n]))
+    }
+}
+
+/// Elements `range` of tensor `index` as stored, when it is contiguous little-endian F16 or
+/// BF16 (bytes) or zero-copy F32 (values).
+fn raw_elements(model: &Model, index: usize, range: Range<usize>) -> Option<Elements<'_>> {
+    let t = &model.tensors()[index];
+    let bytes = |r: Range<usize>| model.encoded_range(index, r.start as u64..r.end as u64);
+    match t.dtype {
+        DType::F32 => model.f32_view(index).map(|v| Elements::F32(&v[range])),
+        DType::F16 if t.byte_order == ByteOrder::Little => bytes(range).map(Elements::F16),
+        DType::BF16 if t.byte_order == ByteOrder::Little => bytes(range).map(Elements::BF16),
+        _ => None,
     }
 }
 

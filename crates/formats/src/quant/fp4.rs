@@ -55,17 +55,22 @@ impl BlockFormat for BlockMxfp4 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<17, 32>(src, dst, |b, out| {
-            let blk = BlockMxfp4 {
-                e: b[0],
-                qs: arr(b, 1),
-            };
-            let d = e8m0_half(blk.e);
-            for (j, &q) in blk.qs.iter().enumerate() {
-                out[j] = d * KVALUES_FP4[(q & 0x0f) as usize] as f32;
-                out[j + 16] = d * KVALUES_FP4[(q >> 4) as usize] as f32;
-            }
-        });
+        for_blocks::<17, 32>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockMxfp4 {
+                    e: b[0],
+                    qs: arr(b, 1),
+                };
+                let d = e8m0_half(blk.e);
+                for (j, &q) in blk.qs.iter().enumerate() {
+                    out[j] = d * KVALUES_FP4[(q & 0x0f) as usize] as f32;
+                    out[j + 16] = d * KVALUES_FP4[(q >> 4) as usize] as f32;
+                }
+            },
+        );
     }
 }
 
@@ -84,19 +89,24 @@ impl BlockFormat for BlockNvfp4 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<36, 64>(src, dst, |b, out| {
-            let blk = BlockNvfp4 {
-                d: arr(b, 0),
-                qs: arr(b, 4),
-            };
-            for (s, o) in out.chunks_exact_mut(16).enumerate() {
-                let d = ue4m3_half(blk.d[s]);
-                for (l, &q) in blk.qs[8 * s..8 * s + 8].iter().enumerate() {
-                    o[l] = d * KVALUES_FP4[(q & 0x0f) as usize] as f32;
-                    o[l + 8] = d * KVALUES_FP4[(q >> 4) as usize] as f32;
+        for_blocks::<36, 64>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockNvfp4 {
+                    d: arr(b, 0),
+                    qs: arr(b, 4),
+                };
+                for (s, o) in out.chunks_exact_mut(16).enumerate() {
+                    let d = ue4m3_half(blk.d[s]);
+                    for (l, &q) in blk.qs[8 * s..8 * s + 8].iter().enumerate() {
+                        o[l] = d * KVALUES_FP4[(q & 0x0f) as usize] as f32;
+                        o[l + 8] = d * KVALUES_FP4[(q >> 4) as usize] as f32;
+                    }
                 }
-            }
-        });
+            },
+        );
     }
 }
 

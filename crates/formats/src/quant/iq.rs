@@ -42,24 +42,29 @@ impl BlockFormat for BlockIq2Xxs {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<66, 256>(src, dst, |b, out| {
-            let blk = BlockIq2Xxs {
-                d: le16(b, 0),
-                qs: arr(b, 2),
-            };
-            let d = f16_to_f32(blk.d);
-            for (g, o) in out.chunks_exact_mut(32).enumerate() {
-                let aux = le32(&blk.qs, 8 * g + 4);
-                let db = d * (0.5 + (aux >> 28) as f32) * 0.25;
-                for (k, o8) in o.chunks_exact_mut(8).enumerate() {
-                    let grid = &IQ2XXS_GRID[blk.qs[8 * g + k] as usize];
-                    let signs = KSIGNS[((aux >> (7 * k)) & 0x7f) as usize];
-                    for (l, v) in o8.iter_mut().enumerate() {
-                        *v = signed(db * grid[l] as f32, signs, l);
+        for_blocks::<66, 256>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockIq2Xxs {
+                    d: le16(b, 0),
+                    qs: arr(b, 2),
+                };
+                let d = f16_to_f32(blk.d);
+                for (g, o) in out.chunks_exact_mut(32).enumerate() {
+                    let aux = le32(&blk.qs, 8 * g + 4);
+                    let db = d * (0.5 + (aux >> 28) as f32) * 0.25;
+                    for (k, o8) in o.chunks_exact_mut(8).enumerate() {
+                        let grid = &IQ2XXS_GRID[blk.qs[8 * g + k] as usize];
+                        let signs = KSIGNS[((aux >> (7 * k)) & 0x7f) as usize];
+                        for (l, v) in o8.iter_mut().enumerate() {
+                            *v = signed(db * grid[l] as f32, signs, l);
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
     }
 }
 
@@ -78,26 +83,31 @@ impl BlockFormat for BlockIq2Xs {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<74, 256>(src, dst, |b, out| {
-            let blk = BlockIq2Xs {
-                d: le16(b, 0),
-                qs: arr(b, 2),
-                scales: arr(b, 66),
-            };
-            let d = f16_to_f32(blk.d);
-            for (i, o) in out.chunks_exact_mut(16).enumerate() {
-                let s = (blk.scales[i / 2] >> (4 * (i % 2))) & 0x0f;
-                let db = d * (0.5 + s as f32) * 0.25;
-                for (k, o8) in o.chunks_exact_mut(8).enumerate() {
-                    let q = le16(&blk.qs, 2 * (2 * i + k));
-                    let grid = &IQ2XS_GRID[(q & 511) as usize];
-                    let signs = KSIGNS[(q >> 9) as usize];
-                    for (l, v) in o8.iter_mut().enumerate() {
-                        *v = signed(db * grid[l] as f32, signs, l);
+        for_blocks::<74, 256>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockIq2Xs {
+                    d: le16(b, 0),
+                    qs: arr(b, 2),
+                    scales: arr(b, 66),
+                };
+                let d = f16_to_f32(blk.d);
+                for (i, o) in out.chunks_exact_mut(16).enumerate() {
+                    let s = (blk.scales[i / 2] >> (4 * (i % 2))) & 0x0f;
+                    let db = d * (0.5 + s as f32) * 0.25;
+                    for (k, o8) in o.chunks_exact_mut(8).enumerate() {
+                        let q = le16(&blk.qs, 2 * (2 * i + k));
+                        let grid = &IQ2XS_GRID[(q & 511) as usize];
+                        let signs = KSIGNS[(q >> 9) as usize];
+                        for (l, v) in o8.iter_mut().enumerate() {
+                            *v = signed(db * grid[l] as f32, signs, l);
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
     }
 }
 
@@ -118,26 +128,31 @@ impl BlockFormat for BlockIq2S {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<82, 256>(src, dst, |b, out| {
-            let blk = BlockIq2S {
-                d: le16(b, 0),
-                qs: arr(b, 2),
-                signs: arr(b, 34),
-                qh: arr(b, 66),
-                scales: arr(b, 74),
-            };
-            let d = f16_to_f32(blk.d);
-            for (i, o8) in out.chunks_exact_mut(8).enumerate() {
-                let s = (blk.scales[i / 4] >> (4 * ((i / 2) % 2))) & 0x0f;
-                let db = d * (0.5 + s as f32) * 0.25;
-                let hi = ((blk.qh[i / 4] >> (2 * (i % 4))) & 3) as usize;
-                let grid = &IQ2S_GRID[blk.qs[i] as usize | (hi << 8)];
-                let signs = blk.signs[i];
-                for (l, v) in o8.iter_mut().enumerate() {
-                    *v = signed(db * grid[l] as f32, signs, l);
+        for_blocks::<82, 256>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockIq2S {
+                    d: le16(b, 0),
+                    qs: arr(b, 2),
+                    signs: arr(b, 34),
+                    qh: arr(b, 66),
+                    scales: arr(b, 74),
+                };
+                let d = f16_to_f32(blk.d);
+                for (i, o8) in out.chunks_exact_mut(8).enumerate() {
+                    let s = (blk.scales[i / 4] >> (4 * ((i / 2) % 2))) & 0x0f;
+                    let db = d * (0.5 + s as f32) * 0.25;
+                    let hi = ((blk.qh[i / 4] >> (2 * (i % 4))) & 3) as usize;
+                    let grid = &IQ2S_GRID[blk.qs[i] as usize | (hi << 8)];
+                    let signs = blk.signs[i];
+                    for (l, v) in o8.iter_mut().enumerate() {
+                        *v = signed(db * grid[l] as f32, signs, l);
+                    }
                 }
-            }
-        });
+            },
+        );
     }
 }
 
@@ -156,27 +171,32 @@ impl BlockFormat for BlockIq3Xxs {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<98, 256>(src, dst, |b, out| {
-            let blk = BlockIq3Xxs {
-                d: le16(b, 0),
-                qs: arr(b, 2),
-                scales: arr(b, 66),
-            };
-            let d = f16_to_f32(blk.d);
-            for (g, o) in out.chunks_exact_mut(32).enumerate() {
-                let aux = le32(&blk.scales, 4 * g);
-                let db = d * (0.5 + (aux >> 28) as f32) * 0.5;
-                for (k, o8) in o.chunks_exact_mut(8).enumerate() {
-                    let signs = KSIGNS[((aux >> (7 * k)) & 0x7f) as usize];
-                    let g0 = &IQ3XXS_GRID[blk.qs[8 * g + 2 * k] as usize];
-                    let g1 = &IQ3XXS_GRID[blk.qs[8 * g + 2 * k + 1] as usize];
-                    for (l, v) in o8.iter_mut().enumerate() {
-                        let gv = if l < 4 { g0[l] } else { g1[l - 4] };
-                        *v = signed(db * gv as f32, signs, l);
+        for_blocks::<98, 256>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockIq3Xxs {
+                    d: le16(b, 0),
+                    qs: arr(b, 2),
+                    scales: arr(b, 66),
+                };
+                let d = f16_to_f32(blk.d);
+                for (g, o) in out.chunks_exact_mut(32).enumerate() {
+                    let aux = le32(&blk.scales, 4 * g);
+                    let db = d * (0.5 + (aux >> 28) as f32) * 0.5;
+                    for (k, o8) in o.chunks_exact_mut(8).enumerate() {
+                        let signs = KSIGNS[((aux >> (7 * k)) & 0x7f) as usize];
+                        let g0 = &IQ3XXS_GRID[blk.qs[8 * g + 2 * k] as usize];
+                        let g1 = &IQ3XXS_GRID[blk.qs[8 * g + 2 * k + 1] as usize];
+                        for (l, v) in o8.iter_mut().enumerate() {
+                            let gv = if l < 4 { g0[l] } else { g1[l - 4] };
+                            *v = signed(db * gv as f32, signs, l);
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
     }
 }
 
@@ -197,31 +217,36 @@ impl BlockFormat for BlockIq3S {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<110, 256>(src, dst, |b, out| {
-            let blk = BlockIq3S {
-                d: le16(b, 0),
-                qs: arr(b, 2),
-                qh: arr(b, 66),
-                signs: arr(b, 74),
-                scales: arr(b, 106),
-            };
-            let d = f16_to_f32(blk.d);
-            for (i, o8) in out.chunks_exact_mut(8).enumerate() {
-                let j = i / 4; // 32-value sub-block
-                let s = (blk.scales[j / 2] >> (4 * (j % 2))) & 0x0f;
-                let db = d * (1 + 2 * s) as f32;
-                let signs = blk.signs[i];
-                for half in 0..2 {
-                    let gi = 2 * i + half;
-                    let hi = ((blk.qh[gi / 8] >> (gi % 8)) & 1) as usize;
-                    let grid = &IQ3S_GRID[blk.qs[gi] as usize | (hi << 8)];
-                    for (c, &gv) in grid.iter().enumerate() {
-                        let l = 4 * half + c;
-                        o8[l] = signed(db * gv as f32, signs, l);
+        for_blocks::<110, 256>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockIq3S {
+                    d: le16(b, 0),
+                    qs: arr(b, 2),
+                    qh: arr(b, 66),
+                    signs: arr(b, 74),
+                    scales: arr(b, 106),
+                };
+                let d = f16_to_f32(blk.d);
+                for (i, o8) in out.chunks_exact_mut(8).enumerate() {
+                    let j = i / 4; // 32-value sub-block
+                    let s = (blk.scales[j / 2] >> (4 * (j % 2))) & 0x0f;
+                    let db = d * (1 + 2 * s) as f32;
+                    let signs = blk.signs[i];
+                    for half in 0..2 {
+                        let gi = 2 * i + half;
+                        let hi = ((blk.qh[gi / 8] >> (gi % 8)) & 1) as usize;
+                        let grid = &IQ3S_GRID[blk.qs[gi] as usize | (hi << 8)];
+                        for (c, &gv) in grid.iter().enumerate() {
+                            let l = 4 * half + c;
+                            o8[l] = signed(db * gv as f32, signs, l);
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
     }
 }
 
@@ -241,30 +266,36 @@ impl BlockFormat for BlockIq1S {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<50, 256>(src, dst, |b, out| {
-            let blk = BlockIq1S {
-                d: le16(b, 0),
-                qs: arr(b, 2),
-                qh: arr(b, 34),
-            };
-            let d = f16_to_f32(blk.d);
-            for (g, o) in out.chunks_exact_mut(32).enumerate() {
-                let h = le16(&blk.qh, 2 * g);
-                let dl = d * (2 * ((h >> 12) & 7) + 1) as f32;
-                let delta = if h & 0x8000 == 0 {
-                    IQ1_DELTA
-                } else {
-                    -IQ1_DELTA
+        for_blocks::<50, 256>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockIq1S {
+                    d: le16(b, 0),
+                    qs: arr(b, 2),
+                    qh: arr(b, 34),
                 };
-                for (k, o8) in o.chunks_exact_mut(8).enumerate() {
-                    let idx = blk.qs[4 * g + k] as usize | ((((h >> (3 * k)) & 7) as usize) << 8);
-                    let grid = &IQ1S_GRID[idx];
-                    for (v, &gv) in o8.iter_mut().zip(grid) {
-                        *v = dl * (gv as f32 + delta);
+                let d = f16_to_f32(blk.d);
+                for (g, o) in out.chunks_exact_mut(32).enumerate() {
+                    let h = le16(&blk.qh, 2 * g);
+                    let dl = d * (2 * ((h >> 12) & 7) + 1) as f32;
+                    let delta = if h & 0x8000 == 0 {
+                        IQ1_DELTA
+                    } else {
+                        -IQ1_DELTA
+                    };
+                    for (k, o8) in o.chunks_exact_mut(8).enumerate() {
+                        let idx =
+                            blk.qs[4 * g + k] as usize | ((((h >> (3 * k)) & 7) as usize) << 8);
+                        let grid = &IQ1S_GRID[idx];
+                        for (v, &gv) in o8.iter_mut().zip(grid) {
+                            *v = dl * (gv as f32 + delta);
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
     }
 }
 
@@ -284,36 +315,41 @@ impl BlockFormat for BlockIq1M {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<56, 256>(src, dst, |b, out| {
-            let blk = BlockIq1M {
-                qs: arr(b, 0),
-                qh: arr(b, 32),
-                scales: arr(b, 48),
-            };
-            let sc = [
-                le16(&blk.scales, 0),
-                le16(&blk.scales, 2),
-                le16(&blk.scales, 4),
-                le16(&blk.scales, 6),
-            ];
-            // `iq1m_scale_t`: the f16 scale is the top nibble of each of the four u16.
-            let d16 = (sc[0] >> 12)
-                | ((sc[1] & 0xf000) >> 8)
-                | ((sc[2] & 0xf000) >> 4)
-                | (sc[3] & 0xf000);
-            let d = f16_to_f32(d16);
-            for (i, o8) in out.chunks_exact_mut(8).enumerate() {
-                let si = i / 2; // 16-value scale group
-                let s = (sc[si / 4] >> (3 * (si % 4))) & 7;
-                let dl = d * (2 * s + 1) as f32;
-                let nib = blk.qh[i / 2] >> (4 * (i % 2));
-                let idx = blk.qs[i] as usize | (((nib & 7) as usize) << 8);
-                let delta = if nib & 8 == 0 { IQ1_DELTA } else { -IQ1_DELTA };
-                for (v, &gv) in o8.iter_mut().zip(&IQ1S_GRID[idx]) {
-                    *v = dl * (gv as f32 + delta);
+        for_blocks::<56, 256>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockIq1M {
+                    qs: arr(b, 0),
+                    qh: arr(b, 32),
+                    scales: arr(b, 48),
+                };
+                let sc = [
+                    le16(&blk.scales, 0),
+                    le16(&blk.scales, 2),
+                    le16(&blk.scales, 4),
+                    le16(&blk.scales, 6),
+                ];
+                // `iq1m_scale_t`: the f16 scale is the top nibble of each of the four u16.
+                let d16 = (sc[0] >> 12)
+                    | ((sc[1] & 0xf000) >> 8)
+                    | ((sc[2] & 0xf000) >> 4)
+                    | (sc[3] & 0xf000);
+                let d = f16_to_f32(d16);
+                for (i, o8) in out.chunks_exact_mut(8).enumerate() {
+                    let si = i / 2; // 16-value scale group
+                    let s = (sc[si / 4] >> (3 * (si % 4))) & 7;
+                    let dl = d * (2 * s + 1) as f32;
+                    let nib = blk.qh[i / 2] >> (4 * (i % 2));
+                    let idx = blk.qs[i] as usize | (((nib & 7) as usize) << 8);
+                    let delta = if nib & 8 == 0 { IQ1_DELTA } else { -IQ1_DELTA };
+                    for (v, &gv) in o8.iter_mut().zip(&IQ1S_GRID[idx]) {
+                        *v = dl * (gv as f32 + delta);
+                    }
                 }
-            }
-        });
+            },
+        );
     }
 }
 
@@ -331,17 +367,22 @@ impl BlockFormat for BlockIq4Nl {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<18, 32>(src, dst, |b, out| {
-            let blk = BlockIq4Nl {
-                d: le16(b, 0),
-                qs: arr(b, 2),
-            };
-            let d = f16_to_f32(blk.d);
-            for (j, &q) in blk.qs.iter().enumerate() {
-                out[j] = d * KVALUES_IQ4NL[(q & 0x0f) as usize] as f32;
-                out[j + 16] = d * KVALUES_IQ4NL[(q >> 4) as usize] as f32;
-            }
-        });
+        for_blocks::<18, 32>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockIq4Nl {
+                    d: le16(b, 0),
+                    qs: arr(b, 2),
+                };
+                let d = f16_to_f32(blk.d);
+                for (j, &q) in blk.qs.iter().enumerate() {
+                    out[j] = d * KVALUES_IQ4NL[(q & 0x0f) as usize] as f32;
+                    out[j + 16] = d * KVALUES_IQ4NL[(q >> 4) as usize] as f32;
+                }
+            },
+        );
     }
 }
 
@@ -366,25 +407,30 @@ impl BlockFormat for BlockIq4Xs {
         for (v, &k) in kv.iter_mut().zip(&KVALUES_IQ4NL) {
             *v = k as f32;
         }
-        for_blocks::<136, 256>(src, dst, |b, out| {
-            let blk = BlockIq4Xs {
-                d: le16(b, 0),
-                scales_h: le16(b, 2),
-                scales_l: arr(b, 4),
-                qs: arr(b, 8),
-            };
-            let d = f16_to_f32(blk.d);
-            for (j, o) in out.chunks_exact_mut(32).enumerate() {
-                let lo = (blk.scales_l[j / 2] >> (4 * (j % 2))) & 0x0f;
-                let hi = ((blk.scales_h >> (2 * j)) & 3) as u8;
-                let dl = d * ((lo | (hi << 4)) as i8 - 32) as f32;
-                let qs = &blk.qs[16 * j..16 * j + 16];
-                let (a, c) = o.split_at_mut(16);
-                for ((&q, x), y) in qs.iter().zip(a).zip(c) {
-                    *x = dl * kv[(q & 0x0f) as usize];
-                    *y = dl * kv[(q >> 4) as usize];
+        for_blocks::<136, 256>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockIq4Xs {
+                    d: le16(b, 0),
+                    scales_h: le16(b, 2),
+                    scales_l: arr(b, 4),
+                    qs: arr(b, 8),
+                };
+                let d = f16_to_f32(blk.d);
+                for (j, o) in out.chunks_exact_mut(32).enumerate() {
+                    let lo = (blk.scales_l[j / 2] >> (4 * (j % 2))) & 0x0f;
+                    let hi = ((blk.scales_h >> (2 * j)) & 3) as u8;
+                    let dl = d * ((lo | (hi << 4)) as i8 - 32) as f32;
+                    let qs = &blk.qs[16 * j..16 * j + 16];
+                    let (a, c) = o.split_at_mut(16);
+                    for ((&q, x), y) in qs.iter().zip(a).zip(c) {
+                        *x = dl * kv[(q & 0x0f) as usize];
+                        *y = dl * kv[(q >> 4) as usize];
+                    }
                 }
-            }
-        });
+            },
+        );
     }
 }

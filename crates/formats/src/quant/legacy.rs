@@ -24,18 +24,23 @@ impl BlockFormat for BlockQ4_0 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<18, 32>(src, dst, |b, out| {
-            let blk = BlockQ4_0 {
-                d: le16(b, 0),
-                qs: arr(b, 2),
-            };
-            let d = f16_to_f32(blk.d);
-            // Low nibbles are elements 0..16, high nibbles 16..32.
-            for (j, &q) in blk.qs.iter().enumerate() {
-                out[j] = d * ((q & 0x0f) as i8 - 8) as f32;
-                out[j + 16] = d * ((q >> 4) as i8 - 8) as f32;
-            }
-        });
+        for_blocks::<18, 32>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockQ4_0 {
+                    d: le16(b, 0),
+                    qs: arr(b, 2),
+                };
+                let d = f16_to_f32(blk.d);
+                // Low nibbles are elements 0..16, high nibbles 16..32.
+                for (j, &q) in blk.qs.iter().enumerate() {
+                    out[j] = d * ((q & 0x0f) as i8 - 8) as f32;
+                    out[j + 16] = d * ((q >> 4) as i8 - 8) as f32;
+                }
+            },
+        );
     }
 }
 
@@ -54,18 +59,23 @@ impl BlockFormat for BlockQ4_1 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<20, 32>(src, dst, |b, out| {
-            let blk = BlockQ4_1 {
-                d: le16(b, 0),
-                m: le16(b, 2),
-                qs: arr(b, 4),
-            };
-            let (d, m) = (f16_to_f32(blk.d), f16_to_f32(blk.m));
-            for (j, &q) in blk.qs.iter().enumerate() {
-                out[j] = d * (q & 0x0f) as f32 + m;
-                out[j + 16] = d * (q >> 4) as f32 + m;
-            }
-        });
+        for_blocks::<20, 32>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockQ4_1 {
+                    d: le16(b, 0),
+                    m: le16(b, 2),
+                    qs: arr(b, 4),
+                };
+                let (d, m) = (f16_to_f32(blk.d), f16_to_f32(blk.m));
+                for (j, &q) in blk.qs.iter().enumerate() {
+                    out[j] = d * (q & 0x0f) as f32 + m;
+                    out[j + 16] = d * (q >> 4) as f32 + m;
+                }
+            },
+        );
     }
 }
 
@@ -84,21 +94,26 @@ impl BlockFormat for BlockQ5_0 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<22, 32>(src, dst, |b, out| {
-            let blk = BlockQ5_0 {
-                d: le16(b, 0),
-                qh: arr(b, 2),
-                qs: arr(b, 6),
-            };
-            let d = f16_to_f32(blk.d);
-            let qh = u32::from_le_bytes(blk.qh);
-            for (j, &q) in blk.qs.iter().enumerate() {
-                let lo = (q & 0x0f) | ((((qh >> j) & 1) as u8) << 4);
-                let hi = (q >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
-                out[j] = d * (lo as i8 - 16) as f32;
-                out[j + 16] = d * (hi as i8 - 16) as f32;
-            }
-        });
+        for_blocks::<22, 32>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockQ5_0 {
+                    d: le16(b, 0),
+                    qh: arr(b, 2),
+                    qs: arr(b, 6),
+                };
+                let d = f16_to_f32(blk.d);
+                let qh = u32::from_le_bytes(blk.qh);
+                for (j, &q) in blk.qs.iter().enumerate() {
+                    let lo = (q & 0x0f) | ((((qh >> j) & 1) as u8) << 4);
+                    let hi = (q >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
+                    out[j] = d * (lo as i8 - 16) as f32;
+                    out[j + 16] = d * (hi as i8 - 16) as f32;
+                }
+            },
+        );
     }
 }
 
@@ -118,22 +133,27 @@ impl BlockFormat for BlockQ5_1 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<24, 32>(src, dst, |b, out| {
-            let blk = BlockQ5_1 {
-                d: le16(b, 0),
-                m: le16(b, 2),
-                qh: arr(b, 4),
-                qs: arr(b, 8),
-            };
-            let (d, m) = (f16_to_f32(blk.d), f16_to_f32(blk.m));
-            let qh = u32::from_le_bytes(blk.qh);
-            for (j, &q) in blk.qs.iter().enumerate() {
-                let lo = (q & 0x0f) | ((((qh >> j) & 1) as u8) << 4);
-                let hi = (q >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
-                out[j] = d * lo as f32 + m;
-                out[j + 16] = d * hi as f32 + m;
-            }
-        });
+        for_blocks::<24, 32>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockQ5_1 {
+                    d: le16(b, 0),
+                    m: le16(b, 2),
+                    qh: arr(b, 4),
+                    qs: arr(b, 8),
+                };
+                let (d, m) = (f16_to_f32(blk.d), f16_to_f32(blk.m));
+                let qh = u32::from_le_bytes(blk.qh);
+                for (j, &q) in blk.qs.iter().enumerate() {
+                    let lo = (q & 0x0f) | ((((qh >> j) & 1) as u8) << 4);
+                    let hi = (q >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
+                    out[j] = d * lo as f32 + m;
+                    out[j + 16] = d * hi as f32 + m;
+                }
+            },
+        );
     }
 }
 
@@ -151,16 +171,21 @@ impl BlockFormat for BlockQ8_0 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<34, 32>(src, dst, |b, out| {
-            let blk = BlockQ8_0 {
-                d: le16(b, 0),
-                qs: arr(b, 2),
-            };
-            let d = f16_to_f32(blk.d);
-            for (o, &q) in out.iter_mut().zip(&blk.qs) {
-                *o = q as i8 as f32 * d;
-            }
-        });
+        for_blocks::<34, 32>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockQ8_0 {
+                    d: le16(b, 0),
+                    qs: arr(b, 2),
+                };
+                let d = f16_to_f32(blk.d);
+                for (o, &q) in out.iter_mut().zip(&blk.qs) {
+                    *o = q as i8 as f32 * d;
+                }
+            },
+        );
     }
 }
 
@@ -183,18 +208,23 @@ impl BlockFormat for BlockQ8_1 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<36, 32>(src, dst, |b, out| {
-            let blk = BlockQ8_1 {
-                d: le16(b, 0),
-                s: le16(b, 2),
-                qs: arr(b, 4),
-            };
-            let _ = blk.s;
-            let d = f16_to_f32(blk.d);
-            for (o, &q) in out.iter_mut().zip(&blk.qs) {
-                *o = q as i8 as f32 * d;
-            }
-        });
+        for_blocks::<36, 32>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockQ8_1 {
+                    d: le16(b, 0),
+                    s: le16(b, 2),
+                    qs: arr(b, 4),
+                };
+                let _ = blk.s;
+                let d = f16_to_f32(blk.d);
+                for (o, &q) in out.iter_mut().zip(&blk.qs) {
+                    *o = q as i8 as f32 * d;
+                }
+            },
+        );
     }
 }
 
@@ -213,20 +243,25 @@ impl BlockFormat for BlockQ1_0 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<18, 128>(src, dst, |b, out| {
-            let blk = BlockQ1_0 {
-                d: le16(b, 0),
-                qs: arr(b, 2),
-            };
-            let d = f16_to_f32(blk.d);
-            for (j, o) in out.iter_mut().enumerate() {
-                *o = if (blk.qs[j / 8] >> (j % 8)) & 1 != 0 {
-                    d
-                } else {
-                    -d
+        for_blocks::<18, 128>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockQ1_0 {
+                    d: le16(b, 0),
+                    qs: arr(b, 2),
                 };
-            }
-        });
+                let d = f16_to_f32(blk.d);
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = if (blk.qs[j / 8] >> (j % 8)) & 1 != 0 {
+                        d
+                    } else {
+                        -d
+                    };
+                }
+            },
+        );
     }
 }
 
@@ -245,17 +280,22 @@ impl BlockFormat for BlockQ2_0 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<18, 64>(src, dst, |b, out| {
-            let blk = BlockQ2_0 {
-                d: le16(b, 0),
-                qs: arr(b, 2),
-            };
-            let d = f16_to_f32(blk.d);
-            for (j, o) in out.iter_mut().enumerate() {
-                let q = (blk.qs[j / 4] >> (2 * (j % 4))) & 3;
-                *o = (q as i32 - 1) as f32 * d;
-            }
-        });
+        for_blocks::<18, 64>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockQ2_0 {
+                    d: le16(b, 0),
+                    qs: arr(b, 2),
+                };
+                let d = f16_to_f32(blk.d);
+                for (j, o) in out.iter_mut().enumerate() {
+                    let q = (blk.qs[j / 4] >> (2 * (j % 4))) & 3;
+                    *o = (q as i32 - 1) as f32 * d;
+                }
+            },
+        );
     }
 }
 

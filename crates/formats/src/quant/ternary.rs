@@ -34,29 +34,34 @@ impl BlockFormat for BlockTq1_0 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<54, 256>(src, dst, |b, out| {
-            let blk = BlockTq1_0 {
-                qs: arr(b, 0),
-                qh: arr(b, 48),
-                d: le16(b, 52),
-            };
-            let d = f16_to_f32(blk.d);
-            // Elements 0..160: digit k of qs[l] (l < 32) at 32k + l; 160..240: digit k of
-            // qs[32 + l] (l < 16) at 160 + 16k + l; 240..256: digit k of qh[l] at 240 + 4k + l.
-            for (k, &p) in POW3.iter().enumerate() {
-                for l in 0..32 {
-                    out[32 * k + l] = d * trit(blk.qs[l], p);
+        for_blocks::<54, 256>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockTq1_0 {
+                    qs: arr(b, 0),
+                    qh: arr(b, 48),
+                    d: le16(b, 52),
+                };
+                let d = f16_to_f32(blk.d);
+                // Elements 0..160: digit k of qs[l] (l < 32) at 32k + l; 160..240: digit k of
+                // qs[32 + l] (l < 16) at 160 + 16k + l; 240..256: digit k of qh[l] at 240 + 4k + l.
+                for (k, &p) in POW3.iter().enumerate() {
+                    for l in 0..32 {
+                        out[32 * k + l] = d * trit(blk.qs[l], p);
+                    }
+                    for l in 0..16 {
+                        out[160 + 16 * k + l] = d * trit(blk.qs[32 + l], p);
+                    }
                 }
-                for l in 0..16 {
-                    out[160 + 16 * k + l] = d * trit(blk.qs[32 + l], p);
+                for (k, &p) in POW3[..4].iter().enumerate() {
+                    for l in 0..4 {
+                        out[240 + 4 * k + l] = d * trit(blk.qh[l], p);
+                    }
                 }
-            }
-            for (k, &p) in POW3[..4].iter().enumerate() {
-                for l in 0..4 {
-                    out[240 + 4 * k + l] = d * trit(blk.qh[l], p);
-                }
-            }
-        });
+            },
+        );
     }
 }
 
@@ -74,17 +79,22 @@ impl BlockFormat for BlockTq2_0 {
     const BLOCK_BYTES: usize = size_of::<Self>();
     #[inline(always)]
     fn dequantize(src: &[u8], dst: &mut [f32]) {
-        for_blocks::<66, 256>(src, dst, |b, out| {
-            let blk = BlockTq2_0 {
-                qs: arr(b, 0),
-                d: le16(b, 64),
-            };
-            let d = f16_to_f32(blk.d);
-            for (e, o) in out.iter_mut().enumerate() {
-                let (h, s, l) = (e / 128, (e % 128) / 32, e % 32);
-                let q = (blk.qs[32 * h + l] >> (2 * s)) & 3;
-                *o = d * (q as i8 - 1) as f32;
-            }
-        });
+        for_blocks::<66, 256>(
+            src,
+            dst,
+            #[inline(always)]
+            |b, out| {
+                let blk = BlockTq2_0 {
+                    qs: arr(b, 0),
+                    d: le16(b, 64),
+                };
+                let d = f16_to_f32(blk.d);
+                for (e, o) in out.iter_mut().enumerate() {
+                    let (h, s, l) = (e / 128, (e % 128) / 32, e % 32);
+                    let q = (blk.qs[32 * h + l] >> (2 * s)) & 3;
+                    *o = d * (q as i8 - 1) as f32;
+                }
+            },
+        );
     }
 }

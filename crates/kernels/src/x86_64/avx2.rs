@@ -3,8 +3,9 @@
 
 use core::arch::x86_64::*;
 
-use super::{Partials, BLOCK};
+use super::{by_kinds, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
+use crate::elements::{Elements, BF16, F16, F32};
 use crate::scalar;
 use crate::stats::DiffStats;
 
@@ -14,15 +15,69 @@ use crate::stats::DiffStats;
 /// The CPU must support AVX2, FMA and F16C, and `a.len() == b.len()`.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+    run::<F32, F32>(Elements::F32(a), Elements::F32(b), offset, st)
+}
+
+/// AVX2 twin of [`scalar::accumulate_elements`]: half-precision sides are converted in
+/// registers (F16C `vcvtph2ps`; bfloat16 by widening and shifting left 16) and feed the same
+/// loop as `f32` values.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C, and `a.len() == b.len()`.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn accumulate_elements(
+    a: Elements,
+    b: Elements,
+    offset: u64,
+    st: &mut DiffStats,
+) {
+    by_kinds!(run, a, b, offset, st)
+}
+
+/// The blocks of `a` and `b`, whose kinds are `KA` and `KB`, then the scalar tail.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn run<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     let n = a.len().min(b.len());
     let vec_end = n - n % 8;
+    let mut best = BestBlock::default();
     let mut i = 0;
     while i < vec_end {
         let end = (i + BLOCK).min(vec_end);
-        block(&a[i..end], &b[i..end], offset + i as u64, st);
+        best.offer(
+            block::<KA, KB>(a.slice(i..end), b.slice(i..end), st),
+            i..end,
+        );
         i = end;
     }
-    scalar::accumulate(&a[vec_end..n], &b[vec_end..n], offset + vec_end as u64, st);
+    // Before the tail, so that an equal maximum in the tail does not win over an earlier one.
+    best.locate(a, b, offset, st, |a, b, m| find::<KA, KB>(a, b, m));
+    scalar::accumulate_elements(
+        a.slice(vec_end..n),
+        b.slice(vec_end..n),
+        offset + vec_end as u64,
+        st,
+    );
+}
+
+/// Eight elements of kind `K` from element `j` of the storage at `p`, as `f32`.
+///
+/// # Safety
+/// `p` points at elements of kind `K` of which at least `j + 8` are readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+unsafe fn load<const K: u8>(p: *const u8, j: usize) -> __m256 {
+    // SAFETY: the caller guarantees elements j..j + 8 of kind K are readable at p; the loads
+    // are unaligned.
+    unsafe {
+        match K {
+            F32 => _mm256_loadu_ps(p.add(4 * j).cast()),
+            F16 => _mm256_cvtph_ps(_mm_loadu_si128(p.add(2 * j).cast())),
+            _ => {
+                let h = _mm_loadu_si128(p.add(2 * j).cast());
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+            }
+        }
+    }
 }
 
 /// The four `f64` lanes of `v`.
@@ -41,11 +96,14 @@ fn u32_lanes(v: __m256i) -> [u32; 8] {
     unsafe { core::mem::transmute::<__m256i, [u32; 8]>(v) }
 }
 
-/// One block whose length is a multiple of 8.
+/// One block whose length is a multiple of 8; `a` and `b` have the kinds `KA` and `KB`.
+/// Returns the block's maximum |a−b| as [`Partials::finish`] does.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
-fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStats) -> Option<f64> {
     let n = a.len();
-    debug_assert!(n.is_multiple_of(8) && b.len() == n);
+    assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
+    debug_assert!(n.is_multiple_of(8));
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let abs32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
     let abs64 = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
     let inf = _mm256_set1_ps(f32::INFINITY);
@@ -57,28 +115,35 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     // compare mask (all ones = -1) adds one. At most 4096 / 8 = 512 steps per block.
     let zi = _mm256_setzero_si256();
     let (mut cfa, mut cfb, mut ceq, mut ck) = (zi, zi, zi, zi);
+    // Lanes of the steps where every pair was finite (their finite and compared counts).
+    let mut all_finite = 0u32;
     let mut j = 0;
     while j < n {
-        // SAFETY: j + 8 <= n = a.len() = b.len(), so both 32-byte unaligned loads are in bounds.
-        let (va, vb) = unsafe {
-            (
-                _mm256_loadu_ps(a.as_ptr().add(j)),
-                _mm256_loadu_ps(b.as_ptr().add(j)),
-            )
-        };
+        // SAFETY: j + 8 <= n = a.len() = b.len(), and the kinds were asserted, so both loads
+        // are in bounds.
+        let (va, vb) = unsafe { (load::<KA>(pa, j), load::<KB>(pb, j)) };
         let fa = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(va, abs32), inf);
         let fb = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(vb, abs32), inf);
-        let same_bits = _mm256_cmpeq_epi32(_mm256_castps_si256(va), _mm256_castps_si256(vb));
-        let eq = _mm256_or_ps(
-            _mm256_cmp_ps::<_CMP_EQ_OQ>(va, vb),
-            _mm256_castsi256_ps(same_bits),
-        );
         let k = _mm256_and_ps(fa, fb);
-        cfa = _mm256_sub_epi32(cfa, _mm256_castps_si256(fa));
-        cfb = _mm256_sub_epi32(cfb, _mm256_castps_si256(fb));
-        ceq = _mm256_sub_epi32(ceq, _mm256_castps_si256(eq));
-        ck = _mm256_sub_epi32(ck, _mm256_castps_si256(k));
-        let (xa, xb) = (_mm256_and_ps(va, k), _mm256_and_ps(vb, k));
+        let (xa, xb) = if _mm256_movemask_ps(k) == 0xff {
+            // Every pair finite (the common case): no lane to zero, equal bits are equal
+            // values, and the finite and compared counts are the lanes, counted once per block.
+            let eq = _mm256_cmp_ps::<_CMP_EQ_OQ>(va, vb);
+            ceq = _mm256_sub_epi32(ceq, _mm256_castps_si256(eq));
+            all_finite += 8;
+            (va, vb)
+        } else {
+            let same_bits = _mm256_cmpeq_epi32(_mm256_castps_si256(va), _mm256_castps_si256(vb));
+            let eq = _mm256_or_ps(
+                _mm256_cmp_ps::<_CMP_EQ_OQ>(va, vb),
+                _mm256_castsi256_ps(same_bits),
+            );
+            cfa = _mm256_sub_epi32(cfa, _mm256_castps_si256(fa));
+            cfb = _mm256_sub_epi32(cfb, _mm256_castps_si256(fb));
+            ceq = _mm256_sub_epi32(ceq, _mm256_castps_si256(eq));
+            ck = _mm256_sub_epi32(ck, _mm256_castps_si256(k));
+            (_mm256_and_ps(va, k), _mm256_and_ps(vb, k))
+        };
         let a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(xa));
         let a1 = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(xa));
         let b0 = _mm256_cvtps_pd(_mm256_castps256_ps128(xb));
@@ -100,11 +165,16 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
         mx1 = _mm256_max_pd(mx1, e1);
         j += 8;
     }
+    let with_all_finite = |v: __m256i| {
+        let mut l = u32_lanes(v);
+        l[0] += all_finite;
+        l
+    };
     Partials {
-        finite_a: u32_lanes(cfa),
-        finite_b: u32_lanes(cfb),
+        finite_a: with_all_finite(cfa),
+        finite_b: with_all_finite(cfb),
         equal: u32_lanes(ceq),
-        compared: u32_lanes(ck),
+        compared: with_all_finite(ck),
         sum_sq_diff: f64_lanes(_mm256_add_pd(dd0, dd1)),
         sum_diff_sum: f64_lanes(_mm256_add_pd(ds0, ds1)),
         sum_sq_a: f64_lanes(_mm256_add_pd(aa0, aa1)),
@@ -112,7 +182,118 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
         sum_abs_diff: f64_lanes(_mm256_add_pd(sa0, sa1)),
         max_abs: f64_lanes(_mm256_max_pd(mx0, mx1)),
     }
-    .finish(a, b, offset, st);
+    .finish(n, st)
+}
+
+/// AVX2 twin of [`scalar::accumulate_self`]: a side against itself, the same result bit for
+/// bit as [`accumulate_elements`] with `x` on both sides, for a third of the work.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStats) {
+    match x.kind() {
+        F32 => run_self::<F32>(x, offset, st),
+        F16 => run_self::<F16>(x, offset, st),
+        _ => run_self::<BF16>(x, offset, st),
+    }
+}
+
+/// The blocks of `x` (of kind `K`) against themselves, then the scalar tail.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn run_self<const K: u8>(x: Elements, offset: u64, st: &mut DiffStats) {
+    let n = x.len();
+    let vec_end = n - n % 8;
+    let mut best = BestBlock::default();
+    let mut i = 0;
+    while i < vec_end {
+        let end = (i + BLOCK).min(vec_end);
+        best.offer(self_block::<K>(x.slice(i..end), st), i..end);
+        i = end;
+    }
+    best.locate(x, x, offset, st, |a, b, m| find::<K, K>(a, b, m));
+    let tail = x.slice(vec_end..n);
+    scalar::accumulate_self(tail, offset + vec_end as u64, st);
+}
+
+/// One block of `x` (a multiple of 8 long) against itself: what [`block`] computes when both
+/// sides are `x`, lane for lane in the same order.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn self_block<const K: u8>(x: Elements, st: &mut DiffStats) -> Option<f64> {
+    let n = x.len();
+    assert!(x.kind() == K);
+    debug_assert!(n.is_multiple_of(8));
+    let p = x.as_ptr();
+    let abs32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let (mut aa0, mut aa1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let mut cf = _mm256_setzero_si256();
+    let mut j = 0;
+    while j < n {
+        // SAFETY: j + 8 <= n = x.len(), and the kind was asserted.
+        let v = unsafe { load::<K>(p, j) };
+        let f = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(v, abs32), inf);
+        cf = _mm256_sub_epi32(cf, _mm256_castps_si256(f));
+        let xv = _mm256_and_ps(v, f);
+        let a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(xv));
+        let a1 = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(xv));
+        aa0 = _mm256_fmadd_pd(a0, a0, aa0);
+        aa1 = _mm256_fmadd_pd(a1, a1, aa1);
+        j += 8;
+    }
+    let finite = u32_lanes(cf);
+    let sq = f64_lanes(_mm256_add_pd(aa0, aa1));
+    let mut equal = [0u32; 8];
+    equal[0] = n as u32;
+    Partials {
+        finite_a: finite,
+        finite_b: finite,
+        equal,
+        compared: finite,
+        sum_sq_diff: [0.0; 4],
+        sum_diff_sum: [0.0; 4],
+        sum_sq_a: sq,
+        sum_sq_b: sq,
+        sum_abs_diff: [0.0; 4],
+        max_abs: [0.0; 4],
+    }
+    .finish(n, st)
+}
+
+/// AVX2 search for a block's maximum, for sides of kinds `KA` and `KB` whose length
+/// is a multiple of 8: the index of the first finite pair whose |a−b| (in `f64`, as the block
+/// loop computes it) equals `target`.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn find<const KA: u8, const KB: u8>(a: Elements, b: Elements, target: f64) -> Option<usize> {
+    let n = a.len();
+    assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
+    debug_assert!(n.is_multiple_of(8));
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let abs32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let abs64 = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let t = _mm256_set1_pd(target);
+    let mut j = 0;
+    while j + 8 <= n {
+        // SAFETY: j + 8 <= n = a.len() = b.len(), and the kinds were asserted.
+        let (va, vb) = unsafe { (load::<KA>(pa, j), load::<KB>(pb, j)) };
+        let k = _mm256_and_ps(
+            _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(va, abs32), inf),
+            _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(vb, abs32), inf),
+        );
+        let lo = |v: __m256| _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+        let hi = |v: __m256| _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v));
+        let d0 = _mm256_and_pd(_mm256_sub_pd(lo(va), lo(vb)), abs64);
+        let d1 = _mm256_and_pd(_mm256_sub_pd(hi(va), hi(vb)), abs64);
+        let h0 = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(d0, t)) as u32;
+        let h1 = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(d1, t)) as u32;
+        let hits = (h0 | (h1 << 4)) & _mm256_movemask_ps(k) as u32;
+        if hits != 0 {
+            return Some(j + hits.trailing_zeros() as usize);
+        }
+        j += 8;
+    }
+    None
 }
 
 /// AVX2/F16C twin of [`crate::convert::scalar`].

@@ -3,22 +3,73 @@
 
 use core::arch::x86_64::*;
 
-use super::{Partials, BLOCK};
+use super::{by_kinds, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
+use crate::elements::{Elements, BF16, F16, F32};
 use crate::stats::DiffStats;
 
 /// AVX-512 twin of [`crate::scalar::accumulate`].
 ///
 /// # Safety
-/// The CPU must support AVX-512F, AVX2, FMA and F16C, and `a.len() == b.len()`.
-#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
+/// The CPU must support AVX-512F, BW and VL, AVX2, FMA and F16C, and `a.len() == b.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+    run::<F32, F32>(Elements::F32(a), Elements::F32(b), offset, st)
+}
+
+/// AVX-512 twin of [`crate::scalar::accumulate_elements`]: half-precision sides are converted
+/// in registers (`vcvtph2ps` on 16 lanes; bfloat16 by widening and shifting left 16) and feed
+/// the same loop as [`accumulate`]; tails use masked loads.
+///
+/// # Safety
+/// The CPU must support AVX-512F, BW and VL, AVX2, FMA and F16C, and `a.len() == b.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn accumulate_elements(
+    a: Elements,
+    b: Elements,
+    offset: u64,
+    st: &mut DiffStats,
+) {
+    by_kinds!(run, a, b, offset, st)
+}
+
+/// The blocks of `a` and `b`, whose kinds are `KA` and `KB`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+fn run<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     let n = a.len().min(b.len());
+    let mut best = BestBlock::default();
     let mut i = 0;
     while i < n {
         let end = (i + BLOCK).min(n);
-        block(&a[i..end], &b[i..end], offset + i as u64, st);
+        best.offer(
+            block::<KA, KB>(a.slice(i..end), b.slice(i..end), st),
+            i..end,
+        );
         i = end;
+    }
+    best.locate(a, b, offset, st, |a, b, m| find::<KA, KB>(a, b, m));
+}
+
+/// The elements of kind `K` in `lanes` from element `j` of the storage at `p`, as `f32`
+/// (masked-off lanes are 0).
+///
+/// # Safety
+/// `p` points at elements of kind `K`, and every lane set in `lanes` is a readable element
+/// (element `j + lane`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize) -> __m512 {
+    // SAFETY: the caller guarantees the selected lanes are readable; masked-off lanes are not
+    // accessed and cannot fault.
+    unsafe {
+        match K {
+            F32 => _mm512_maskz_loadu_ps(lanes, p.add(4 * j).cast()),
+            F16 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, p.add(2 * j).cast())),
+            _ => {
+                let h = _mm256_maskz_loadu_epi16(lanes, p.add(2 * j).cast());
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+            }
+        }
     }
 }
 
@@ -52,10 +103,13 @@ fn u32_lanes(v: __m512i) -> [u32; 16] {
     unsafe { core::mem::transmute::<__m512i, [u32; 16]>(v) }
 }
 
-#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
-fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
+/// One block of at most [`BLOCK`] pairs; `a` and `b` have the kinds `KA` and `KB`. Returns the
+/// block's maximum |a−b| as [`Partials::finish`] does.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStats) -> Option<f64> {
     let n = a.len();
-    debug_assert_eq!(b.len(), n);
+    assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let inf = _mm512_set1_ps(f32::INFINITY);
     let z = _mm512_setzero_pd();
     let (mut dd0, mut dd1, mut ds0, mut ds1) = (z, z, z, z);
@@ -66,6 +120,8 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
     let zi = _mm512_setzero_si512();
     let one = _mm512_set1_epi32(1);
     let (mut cfa, mut cfb, mut ceq, mut ck) = (zi, zi, zi, zi);
+    // Lanes of the steps where every pair was finite (their finite and compared counts).
+    let mut all_finite = 0u32;
     let mut j = 0;
     while j < n {
         let rem = n - j;
@@ -74,24 +130,32 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
         } else {
             ((1u32 << rem) - 1) as u16
         };
-        // SAFETY: only lanes below `rem` are loaded (masked-off lanes are not accessed and
-        // cannot fault), and j + rem = n <= a.len() = b.len().
-        let (va, vb) = unsafe {
-            (
-                _mm512_maskz_loadu_ps(lanes, a.as_ptr().add(j)),
-                _mm512_maskz_loadu_ps(lanes, b.as_ptr().add(j)),
-            )
-        };
+        // SAFETY: only lanes below `rem` are loaded, j + rem = n = a.len() = b.len(), and the
+        // kinds were asserted.
+        let (va, vb) = unsafe { (load::<KA>(lanes, pa, j), load::<KB>(lanes, pb, j)) };
         let fa = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(va), inf);
         let fb = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(vb), inf);
-        let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(lanes, va, vb)
-            | _mm512_mask_cmpeq_epi32_mask(lanes, _mm512_castps_si512(va), _mm512_castps_si512(vb));
         let k = fa & fb;
-        cfa = _mm512_mask_add_epi32(cfa, fa, cfa, one);
-        cfb = _mm512_mask_add_epi32(cfb, fb, cfb, one);
-        ceq = _mm512_mask_add_epi32(ceq, eq, ceq, one);
-        ck = _mm512_mask_add_epi32(ck, k, ck, one);
-        let (xa, xb) = (_mm512_maskz_mov_ps(k, va), _mm512_maskz_mov_ps(k, vb));
+        let (xa, xb) = if k == lanes {
+            // Every pair finite (the common case): no lane to zero, equal bits are equal
+            // values, and the finite and compared counts are the lanes, counted once per block.
+            let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(lanes, va, vb);
+            ceq = _mm512_mask_add_epi32(ceq, eq, ceq, one);
+            all_finite += lanes.count_ones();
+            (va, vb)
+        } else {
+            let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(lanes, va, vb)
+                | _mm512_mask_cmpeq_epi32_mask(
+                    lanes,
+                    _mm512_castps_si512(va),
+                    _mm512_castps_si512(vb),
+                );
+            cfa = _mm512_mask_add_epi32(cfa, fa, cfa, one);
+            cfb = _mm512_mask_add_epi32(cfb, fb, cfb, one);
+            ceq = _mm512_mask_add_epi32(ceq, eq, ceq, one);
+            ck = _mm512_mask_add_epi32(ck, k, ck, one);
+            (_mm512_maskz_mov_ps(k, va), _mm512_maskz_mov_ps(k, vb))
+        };
         let (a0, a1, b0, b1) = (lo_pd(xa), hi_pd(xa), lo_pd(xb), hi_pd(xb));
         let (d0, d1) = (_mm512_sub_pd(a0, b0), _mm512_sub_pd(a1, b1));
         let (s0, s1) = (_mm512_add_pd(a0, b0), _mm512_add_pd(a1, b1));
@@ -110,11 +174,16 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
         mx1 = _mm512_max_pd(mx1, e1);
         j += 16;
     }
+    let with_all_finite = |v: __m512i| {
+        let mut l = u32_lanes(v);
+        l[0] += all_finite;
+        l
+    };
     Partials {
-        finite_a: u32_lanes(cfa),
-        finite_b: u32_lanes(cfb),
+        finite_a: with_all_finite(cfa),
+        finite_b: with_all_finite(cfb),
         equal: u32_lanes(ceq),
-        compared: u32_lanes(ck),
+        compared: with_all_finite(ck),
         sum_sq_diff: f64_lanes(_mm512_add_pd(dd0, dd1)),
         sum_diff_sum: f64_lanes(_mm512_add_pd(ds0, ds1)),
         sum_sq_a: f64_lanes(_mm512_add_pd(aa0, aa1)),
@@ -122,7 +191,119 @@ fn block(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
         sum_abs_diff: f64_lanes(_mm512_add_pd(sa0, sa1)),
         max_abs: f64_lanes(_mm512_max_pd(mx0, mx1)),
     }
-    .finish(a, b, offset, st);
+    .finish(n, st)
+}
+
+/// AVX-512 twin of [`crate::scalar::accumulate_self`]: a side against itself, the same result
+/// bit for bit as [`accumulate_elements`] with `x` on both sides, for a third of the work (the
+/// differences are zero, so only Σx² and the counts are computed).
+///
+/// # Safety
+/// The CPU must support AVX-512F, BW and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStats) {
+    match x.kind() {
+        F32 => run_self::<F32>(x, offset, st),
+        F16 => run_self::<F16>(x, offset, st),
+        _ => run_self::<BF16>(x, offset, st),
+    }
+}
+
+/// The blocks of `x` (of kind `K`) against themselves.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+fn run_self<const K: u8>(x: Elements, offset: u64, st: &mut DiffStats) {
+    let n = x.len();
+    let mut best = BestBlock::default();
+    let mut i = 0;
+    while i < n {
+        let end = (i + BLOCK).min(n);
+        best.offer(self_block::<K>(x.slice(i..end), st), i..end);
+        i = end;
+    }
+    best.locate(x, x, offset, st, |a, b, m| find::<K, K>(a, b, m));
+}
+
+/// One block of `x` against itself: what [`block`] computes when both sides are `x` (zero
+/// differences, every pair equal, Σa² = Σb²), lane for lane in the same order.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+fn self_block<const K: u8>(x: Elements, st: &mut DiffStats) -> Option<f64> {
+    let n = x.len();
+    assert!(x.kind() == K);
+    let p = x.as_ptr();
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let (mut aa0, mut aa1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    let one = _mm512_set1_epi32(1);
+    let mut cf = _mm512_setzero_si512();
+    let mut j = 0;
+    while j < n {
+        let rem = n - j;
+        let lanes: __mmask16 = if rem >= 16 {
+            0xffff
+        } else {
+            ((1u32 << rem) - 1) as u16
+        };
+        // SAFETY: only lanes below `rem` are loaded, and the kind was asserted.
+        let v = unsafe { load::<K>(lanes, p, j) };
+        let f = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(v), inf);
+        cf = _mm512_mask_add_epi32(cf, f, cf, one);
+        let xv = _mm512_maskz_mov_ps(f, v);
+        let (a0, a1) = (lo_pd(xv), hi_pd(xv));
+        aa0 = _mm512_fmadd_pd(a0, a0, aa0);
+        aa1 = _mm512_fmadd_pd(a1, a1, aa1);
+        j += 16;
+    }
+    let finite = u32_lanes(cf);
+    let sq = f64_lanes(_mm512_add_pd(aa0, aa1));
+    let mut equal = [0u32; 16];
+    equal[0] = n as u32;
+    Partials {
+        finite_a: finite,
+        finite_b: finite,
+        equal,
+        compared: finite,
+        sum_sq_diff: [0.0; 8],
+        sum_diff_sum: [0.0; 8],
+        sum_sq_a: sq,
+        sum_sq_b: sq,
+        sum_abs_diff: [0.0; 8],
+        max_abs: [0.0; 8],
+    }
+    .finish(n, st)
+}
+
+/// AVX-512 search for a block's maximum, for sides of kinds `KA` and `KB`: the
+/// index of the first finite pair whose |a−b| (in `f64`, as the block loop computes it) equals
+/// `target`, 16 pairs per step.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+fn find<const KA: u8, const KB: u8>(a: Elements, b: Elements, target: f64) -> Option<usize> {
+    let n = a.len();
+    assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let t = _mm512_set1_pd(target);
+    let mut j = 0;
+    while j < n {
+        let rem = n - j;
+        let lanes: __mmask16 = if rem >= 16 {
+            0xffff
+        } else {
+            ((1u32 << rem) - 1) as u16
+        };
+        // SAFETY: only lanes below `rem` are loaded, and the kinds were asserted.
+        let (va, vb) = unsafe { (load::<KA>(lanes, pa, j), load::<KB>(lanes, pb, j)) };
+        let k = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(va), inf)
+            & _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(vb), inf);
+        let d0 = _mm512_sub_pd(lo_pd(va), lo_pd(vb));
+        let d1 = _mm512_sub_pd(hi_pd(va), hi_pd(vb));
+        let h0 = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(_mm512_abs_pd(d0), t) as u16;
+        let h1 = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(_mm512_abs_pd(d1), t) as u16;
+        let hits = (h0 | (h1 << 8)) & k;
+        if hits != 0 {
+            return Some(j + hits.trailing_zeros() as usize);
+        }
+        j += 16;
+    }
+    None
 }
 
 /// AVX-512 twin of [`crate::convert::scalar`].

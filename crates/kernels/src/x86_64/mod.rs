@@ -1,18 +1,20 @@
 //! x86-64 SIMD implementations; only `dispatch.rs` calls into them.
 //!
 //! `avx2.rs` and `avx512.rs` hold only their vector loops; both hand a block's per-lane partial
-//! results to [`Partials::finish`], which reduces them, updates the accumulator and locates the
-//! block's maximum the same way for every ISA.
+//! results to [`Partials::finish`], which reduces them and updates the accumulator, and
+//! [`BestBlock`] locates the maximum the same way for every ISA.
 
 pub(crate) mod avx2;
 pub(crate) mod avx512;
 
-use crate::scalar;
+use std::ops::Range;
+
+use crate::elements::Elements;
 use crate::stats::DiffStats;
 
-/// Elements per block: sums are reduced to scalars and a block's maximum is located
-/// (by a scalar rescan of that block only) at block boundaries. 4096 pairs keep each `f64` lane's
-/// partial sums short and the rescan cheap.
+/// Elements per block: sums are reduced to scalars at block boundaries, and the block holding
+/// the maximum of a call is rescanned (by the ISA's vector search) for its position. 4096
+/// pairs keep each `f64` lane's partial sums short and the rescan cheap.
 pub(crate) const BLOCK: usize = 4096;
 
 /// One block's partial results as the vector loop leaves them: `W` per-`f32`-lane counters
@@ -41,11 +43,10 @@ pub(crate) struct Partials<const W: usize, const L: usize> {
 }
 
 impl<const W: usize, const L: usize> Partials<W, L> {
-    /// Adds the block `a`, `b` (whose first pair has flat index `offset`) to `st`: reduces the
-    /// lanes, and rescans the block for the position of its maximum only when that maximum
-    /// could become `st`'s.
-    pub(crate) fn finish(self, a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) {
-        let n = a.len() as u64;
+    /// Adds a block of `n` pairs to `st` (everything but the position of the maximum) and
+    /// returns the block's maximum |a−b| when it compared any pair, for [`BestBlock::offer`].
+    pub(crate) fn finish(self, n: usize, st: &mut DiffStats) -> Option<f64> {
+        let n = n as u64;
         let count = |v: [u32; W]| v.iter().map(|&c| c as u64).sum::<u64>();
         let cmp = count(self.compared);
         st.len += n;
@@ -58,10 +59,45 @@ impl<const W: usize, const L: usize> Partials<W, L> {
         st.sum_sq_a += hsum(self.sum_sq_a);
         st.sum_sq_b += hsum(self.sum_sq_b);
         st.sum_abs_diff += hsum(self.sum_abs_diff);
-        let m = self.max_abs.iter().fold(0f64, |m, &x| m.max(x));
-        if cmp > 0 && (st.max_abs_index.is_none() || m > st.max_abs) {
-            if let Some(p) = scalar::find_abs_diff(a, b, m) {
-                st.take_max(m, Some(offset + p as u64));
+        (cmp > 0).then(|| self.max_abs.iter().fold(0f64, |m, &x| m.max(x)))
+    }
+}
+
+/// The block with the largest maximum |a−b| in one call of a vector loop (the first such block
+/// on ties), so that only that block is rescanned for the position, once per call instead of
+/// once per block that raised the running maximum.
+#[derive(Default)]
+pub(crate) struct BestBlock {
+    best: Option<(f64, Range<usize>)>,
+}
+
+impl BestBlock {
+    /// Records a block's maximum (`None`: it compared nothing) and its element range.
+    pub(crate) fn offer(&mut self, max: Option<f64>, range: Range<usize>) {
+        if let Some(m) = max {
+            if self.best.as_ref().is_none_or(|(b, _)| m > *b) {
+                self.best = Some((m, range));
+            }
+        }
+    }
+
+    /// Locates the best block's maximum in `a`, `b` (the whole sides of the call, whose first
+    /// pair has flat index `offset`) with `find` (the ISA's search for
+    /// the first finite pair whose |a−b| equals the maximum) and hands it to `st` when it could become `st`'s maximum.
+    #[inline]
+    pub(crate) fn locate(
+        self,
+        a: Elements,
+        b: Elements,
+        offset: u64,
+        st: &mut DiffStats,
+        find: impl FnOnce(Elements, Elements, f64) -> Option<usize>,
+    ) {
+        let Some((m, r)) = self.best else { return };
+        if st.max_abs_index.is_none() || m > st.max_abs {
+            let start = r.start;
+            if let Some(p) = find(a.slice(r.clone()), b.slice(r), m) {
+                st.take_max(m, Some(offset + (start + p) as u64));
             }
         }
     }
@@ -79,3 +115,24 @@ fn hsum<const L: usize>(mut v: [f64; L]) -> f64 {
     }
     v[0]
 }
+
+/// Calls `$run::<KA, KB>($a, $b, $($arg),*)` with the kind tags of the [`Elements`] `$a` and
+/// `$b`, so every combination of sides gets its own monomorphized loop.
+macro_rules! by_kinds {
+    ($run:ident, $a:expr, $b:expr $(, $arg:expr)*) => {{
+        use $crate::elements::{BF16, F16, F32};
+        let (a, b) = ($a, $b);
+        match (a.kind(), b.kind()) {
+            (F32, F32) => $run::<F32, F32>(a, b $(, $arg)*),
+            (F32, F16) => $run::<F32, F16>(a, b $(, $arg)*),
+            (F32, _) => $run::<F32, BF16>(a, b $(, $arg)*),
+            (F16, F32) => $run::<F16, F32>(a, b $(, $arg)*),
+            (F16, F16) => $run::<F16, F16>(a, b $(, $arg)*),
+            (F16, _) => $run::<F16, BF16>(a, b $(, $arg)*),
+            (_, F32) => $run::<BF16, F32>(a, b $(, $arg)*),
+            (_, F16) => $run::<BF16, F16>(a, b $(, $arg)*),
+            (_, _) => $run::<BF16, BF16>(a, b $(, $arg)*),
+        }
+    }};
+}
+pub(crate) use by_kinds;

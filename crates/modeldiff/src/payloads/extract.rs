@@ -120,8 +120,8 @@ struct Selection {
 fn select(base: &Model, tuned: &Model, filter: &Filter) -> Result<Selection> {
     let matching = match_tensors(base, tuned, filter, &[]);
     let plan = plan(base, tuned, &matching, crate::DEFAULT_CHUNK_ELEMS);
-    let partials = run(base, tuned, &plan, &DiffConsumer)?;
-    let outcomes = DiffConsumer.fold(&plan, &partials);
+    let partials = run(base, tuned, &plan, &DiffConsumer::default())?;
+    let outcomes = DiffConsumer::default().fold(&plan, &partials);
     let mut sel = Selection {
         changed: Vec::new(),
         skipped: Vec::new(),
