@@ -20,8 +20,8 @@ commands:
             of every fuzz target
   python [PYTEST ARGS]
             the Python package's tests: a fresh venv in target/python-venv, `pip install
-            crates/python[ray]` and the test packages, the release CLI (whose JSON the bindings
-            must equal), then pytest on crates/python/tests
+            crates/python[ray]` and the test packages, the CLI (whose JSON the bindings must
+            equal), then pytest on crates/python/tests
   tidy      check //! headers, attached SAFETY comments, forbid(unsafe_code) where no unsafe is
             needed, and no anyhow in library crates
   bench     run the criterion benchmarks (extra arguments go to criterion)
@@ -208,7 +208,7 @@ const PYTHON_TEST_PACKAGES: &[&str] = &[
 ];
 
 /// Builds and installs the Python package in a fresh venv, as a user would (`pip install
-/// crates/python[ray]`), and runs its pytest suite against the release CLI.
+/// crates/python[ray]`), and runs its pytest suite against the CLI.
 fn python(extra: &[String]) -> Result<(), String> {
     let dir = root().join("target/python-venv");
     if dir.exists() {
@@ -216,8 +216,18 @@ fn python(extra: &[String]) -> Result<(), String> {
     }
     run(Command::new("python3").args(["-m", "venv"]).arg(&dir))?;
     let py = dir.join("bin/python");
-    run(cargo().args(["build", "--release", "--locked", "-p", "modeldiff-cli"]))?;
-    // maturin builds in the workspace's target/ so the release artifacts above are reused.
+    // The CLI in the test profile (optimised, target/debug): what `cargo xtask ci` already built
+    // for its end-to-end tests, so this is nearly free after it. (A release CLI would not share
+    // maturin's release artifacts: features unify differently per package.)
+    run(cargo().args([
+        "build",
+        "--profile",
+        "test",
+        "--locked",
+        "-p",
+        "modeldiff-cli",
+    ]))?;
+    // maturin builds in the workspace's target/, so a second run reuses its artifacts.
     run(Command::new(&py)
         .args(["-m", "pip", "install", "--quiet", "crates/python[ray]"])
         .args(PYTHON_TEST_PACKAGES)
@@ -226,7 +236,7 @@ fn python(extra: &[String]) -> Result<(), String> {
     run(Command::new(&py)
         .args(["-m", "pytest", "crates/python/tests", "-q"])
         .args(extra)
-        .env("MODELDIFF_BIN", root().join("target/release").join(exe)))
+        .env("MODELDIFF_BIN", root().join("target/debug").join(exe)))
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {

@@ -158,7 +158,7 @@ impl Model {
             _ => ("|u1".to_string(), vec![bytes.len()]),
         };
         let size: usize = typestr[2..].parse().unwrap_or(1);
-        let aligned = ptr % size == 0;
+        let aligned = ptr.is_multiple_of(size);
         let buffer = TensorBuffer {
             owner: Owner::Mapped(slf.clone().unbind()),
             ptr,

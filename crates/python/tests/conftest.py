@@ -4,7 +4,7 @@ Models are generated in the test session (tmp dirs) with numpy, safetensors and 
 real models come from ``$MODELDIFF_TEST_MODELS`` (else ``target/test-models`` of the repo) and
 are only read. Their tests skip when the models are absent, and fail instead when
 ``MODELDIFF_REQUIRE_MODELS=1``. The CLI whose JSON the bindings must equal is
-``$MODELDIFF_BIN`` (``cargo xtask python`` sets it), else ``target/release/modeldiff``.
+``$MODELDIFF_BIN`` (``cargo xtask python`` sets it), else ``target/debug/modeldiff``.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def real_model(name: str) -> pathlib.Path:
 
 def cli_bin() -> pathlib.Path:
     env = os.environ.get("MODELDIFF_BIN")
-    path = pathlib.Path(env) if env else REPO / "target" / "release" / "modeldiff"
+    path = pathlib.Path(env) if env else REPO / "target" / "debug" / "modeldiff"
     if not path.exists():
-        pytest.fail(f"the modeldiff binary {path} is missing (cargo build --release -p modeldiff-cli, or set MODELDIFF_BIN)")
+        pytest.fail(f"the modeldiff binary {path} is missing (cargo build --profile test -p modeldiff-cli, or set MODELDIFF_BIN)")
     return path
 
 
