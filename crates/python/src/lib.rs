@@ -9,15 +9,15 @@
 //! CLI's `modeldiff diff --format json` (both serialize the engine's `modeldiff::Report` with
 //! `serde_json`). What this crate adds:
 //!
-//! - [`run::interruptible`]: every call that reads models runs on a worker thread while the
+//! - `run::interruptible`: every call that reads models runs on a worker thread while the
 //!   calling thread waits with the GIL released, waking every 50 ms to run Python's signal
 //!   handlers; on `KeyboardInterrupt` it cancels the engine through its `modeldiff::Progress`
 //!   counter (checked before every job) and raises once the worker has stopped.
-//! - [`model::Model`] (`modeldiff.open`): a model kept open behind an `Arc`, whose tensors come
+//! - `model::Model` (`modeldiff.open`): a model kept open behind an `Arc`, whose tensors come
 //!   out as numpy arrays through numpy's `__array_interface__` protocol (no numpy C API, so the
-//!   module stays on the stable ABI): [`model::TensorBuffer`] owns either decoded `f32` values or
+//!   module stays on the stable ABI): `model::TensorBuffer` owns either decoded `f32` values or
 //!   a reference to the model, whose mapped bytes the array then views in place.
-//! - [`errors`]: engine and format errors become the Python classes of `modeldiff._errors`
+//! - `errors`: engine and format errors become the Python classes of `modeldiff._errors`
 //!   (`FormatError`, `IoError`, `UnsupportedError`, `DeltaError`, all `ModeldiffError`), with
 //!   the CLI's one-line message.
 //!
