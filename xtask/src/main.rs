@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask ci | tidy | bench | fixtures | models | protos | man | release | fuzz | audit`.
+//! Project automation: `cargo xtask ci | python | tidy | bench | fixtures | models | protos | man | release | fuzz | audit`.
 //!
 //! Kept nearly dependency-free (only `serde_json`, for `cargo metadata`) so it builds in
 //! seconds on a fresh machine.
@@ -18,6 +18,10 @@ commands:
   ci        fmt --check, clippy -D warnings, tidy, audit, all tests (hostile corpus included), docs
             (-D warnings), examples, the engine and GGUF tests once per ISA this CPU has, then 30 s
             of every fuzz target
+  python [PYTEST ARGS]
+            the Python package's tests: a fresh venv in target/python-venv, `pip install
+            crates/python[ray]` and the test packages, the CLI (whose JSON the bindings must
+            equal), then pytest on crates/python/tests
   tidy      check //! headers, attached SAFETY comments, forbid(unsafe_code) where no unsafe is
             needed, and no anyhow in library crates
   bench [ARGS]
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("python") => python(&args[1..]),
         Some("tidy") => tidy::check(&root()).map_err(|problems| problems.join("\n")),
         Some("bench") => bench(&args[1..]),
         Some("fixtures") => fixtures(),
@@ -199,13 +204,63 @@ fn isas() -> Result<Vec<(String, bool)>, String> {
 /// two minutes in all.
 const CI_FUZZ_SECONDS: u64 = 30;
 
+/// Python packages the pytest suite needs besides the package and its `ray` extra (gguf pinned
+/// as in tests/requirements.txt, for the same dequantization oracle).
+const PYTHON_TEST_PACKAGES: &[&str] = &[
+    "pytest",
+    "numpy",
+    "safetensors",
+    "gguf==0.19.0",
+    "ml_dtypes",
+];
+
+/// Builds and installs the Python package in a fresh venv, as a user would (`pip install
+/// crates/python[ray]`), and runs its pytest suite against the CLI.
+fn python(extra: &[String]) -> Result<(), String> {
+    let dir = root().join("target/python-venv");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    run(Command::new("python3").args(["-m", "venv"]).arg(&dir))?;
+    let py = dir.join("bin/python");
+    // The CLI in the test profile (optimised, target/debug): what `cargo xtask ci` already built
+    // for its end-to-end tests, so this is nearly free after it. (A release CLI would not share
+    // maturin's release artifacts: features unify differently per package.)
+    run(cargo().args([
+        "build",
+        "--profile",
+        "test",
+        "--locked",
+        "-p",
+        "modeldiff-cli",
+    ]))?;
+    // maturin builds in the workspace's target/, so a second run reuses its artifacts.
+    run(Command::new(&py)
+        .args(["-m", "pip", "install", "--quiet", "crates/python[ray]"])
+        .args(PYTHON_TEST_PACKAGES)
+        .env("CARGO_TARGET_DIR", root().join("target")))?;
+    let exe = format!("modeldiff{}", std::env::consts::EXE_SUFFIX);
+    run(Command::new(&py)
+        .args(["-m", "pytest", "crates/python/tests", "-q"])
+        .args(extra)
+        .env("MODELDIFF_BIN", root().join("target/debug").join(exe)))
+}
+
 fn bench(args: &[String]) -> Result<(), String> {
     if args.first().map(String::as_str) == Some("micro") {
         let mut cmd = cargo();
-        cmd.args(["bench", "-p", "modeldiff-benches"]).args(&args[1..]);
+        cmd.args(["bench", "-p", "modeldiff-benches"])
+            .args(&args[1..]);
         return run(&mut cmd);
     }
-    run(cargo().args(["build", "--release", "-p", "modeldiff-cli", "-p", "modeldiff-benches"]))?;
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "modeldiff-cli",
+        "-p",
+        "modeldiff-benches",
+    ]))?;
     // The peers need numpy, safetensors and gguf-py: without Python the table says so.
     let python = match venv() {
         Ok(py) => Some(py),

@@ -98,6 +98,13 @@ pub(crate) enum Command {
     ///
     /// Tensors pair up as in `diff` (HF ↔ GGUF names, converter transforms undone).
     Drift(DriftArgs),
+    /// Diff many pairs listed in a JSON Lines manifest (one `{"a": PATH, "b": PATH}` per line),
+    /// writing one summary JSON line per pair, in manifest order, as they finish.
+    ///
+    /// Pairs run in parallel on all cores (`--jobs`); a pair that cannot be read gets a line with
+    /// an `error` and the exit status becomes 2; a malformed manifest is an error before any
+    /// pair runs.
+    Batch(BatchArgs),
     /// Print the model digest of each file (BLAKE3 over its tensors; any readable format).
     Digest(crate::delta_cmd::DigestArgs),
     /// Print a shell completion script (for example `modeldiff completions bash >
@@ -221,6 +228,56 @@ pub(crate) struct DiffArgs {
     /// (in JSON and as a Spectral section of the table).
     #[arg(long)]
     pub(crate) spectral: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BatchArgs {
+    /// The manifest: JSON Lines, one `{"a": PATH, "b": PATH}` per line (`-` reads stdin).
+    pub(crate) manifest: PathBuf,
+    /// Pairs diffed at the same time (default: one per core); each shares the worker pool.
+    #[arg(long, short, value_name = "N")]
+    pub(crate) jobs: Option<usize>,
+    /// Worker threads of each pair's own pool (default: all pairs share one pool of one thread
+    /// per core).
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
+    /// Only compare tensors whose name matches REGEX (repeatable: any may match).
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) include: Vec<String>,
+    /// Skip tensors whose name matches REGEX (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) exclude: Vec<String>,
+    /// Leave metadata out: neither reported nor counted as a difference.
+    #[arg(long)]
+    pub(crate) ignore_metadata: bool,
+    /// Skip checksum verification (APR CRC32).
+    #[arg(long)]
+    pub(crate) no_verify: bool,
+    /// Exit with status 1 when any pair differs (2 still wins when a pair failed).
+    #[arg(long)]
+    pub(crate) exit_code: bool,
+    #[command(flatten)]
+    pub(crate) matching: MatchArgs,
+}
+
+impl BatchArgs {
+    pub(crate) fn validate(&self) -> anyhow::Result<DiffConfig> {
+        let mut engine = modeldiff::Config::default();
+        engine.include = regexes("include", &self.include)?;
+        engine.exclude = regexes("exclude", &self.exclude)?;
+        if self.threads == Some(0) {
+            bail!("--threads must be at least 1");
+        }
+        if self.jobs == Some(0) {
+            bail!("--jobs must be at least 1");
+        }
+        engine.threads = self.threads;
+        engine.ignore_metadata = self.ignore_metadata;
+        self.matching.apply(&mut engine)?;
+        let mut open = modeldiff_formats::OpenOptions::default();
+        open.verify_checksums = !self.no_verify;
+        Ok(DiffConfig { engine, open })
+    }
 }
 
 /// How tensors whose names differ are paired (shared by `diff` and `drift`).

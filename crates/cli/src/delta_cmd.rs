@@ -11,7 +11,6 @@ use modeldiff::lowrank::{LowRankOptions, RankChoice};
 use modeldiff::payloads::{self, ApplyOptions, ExtractKind, ExtractOptions, OutDType};
 use modeldiff_delta::{peft, ModelDiff, Payload};
 use regex::Regex;
-use serde_json::json;
 
 /// `modeldiff delta`: payloads you can store, ship, apply and verify.
 #[derive(Debug, Args)]
@@ -215,13 +214,7 @@ fn regexes(flag: &str, pats: &[String]) -> anyhow::Result<Vec<Regex>> {
 
 /// Writes a payload: JSON when the name ends in `.json`, else a SafeTensors container.
 fn write_payload(path: &Path, payload: &Payload, protect: &[&Path]) -> anyhow::Result<()> {
-    let bytes = if path.extension().is_some_and(|e| e == "json") {
-        payload.to_json_pretty()?
-    } else {
-        modeldiff_delta::container::encode(payload)?
-    };
-    modeldiff_formats::write_atomic(path, &bytes, protect)?;
-    Ok(())
+    Ok(payloads::write_payload(path, payload, protect)?)
 }
 
 fn stdout_json(v: &serde_json::Value) -> anyhow::Result<()> {
@@ -404,51 +397,9 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
     let p = payloads::read_payload(&a.payload)?;
-    let bytes = std::fs::metadata(&a.payload).map(|m| m.len()).unwrap_or(0);
-    let mut parts = Vec::new();
-    for part in &p.parts {
-        let v = match part {
-            ModelDiff::Lora(l) => json!({
-                "kind": "lora",
-                "adapters": l.sorted_adapters().iter().map(|x| json!({
-                    "layer_id": x.layer_id, "matrix": x.matrix, "rank": x.rank,
-                    "in_dim": x.in_dim, "out_dim": x.out_dim, "values": x.a.len() + x.b.len(),
-                })).collect::<Vec<_>>(),
-            }),
-            ModelDiff::Ia3(ia) => json!({
-                "kind": "ia3",
-                "vectors": ia.scaling.iter().flat_map(|(l, m)| m.iter().map(move |(k, v)| json!({
-                    "layer_id": l, "matrix": k, "len": v.len()
-                }))).collect::<Vec<_>>(),
-            }),
-            ModelDiff::Full(f) => json!({
-                "kind": "full",
-                "params": f.params.iter().map(|(k, v)| json!({
-                    "name": k, "len": v.len(), "fixups": f.exact.get(k).map_or(0, |x| x.len()),
-                })).collect::<Vec<_>>(),
-            }),
-            ModelDiff::InPlaceTtt(t) => json!({
-                "kind": "in-place-ttt",
-                "steps": t.sorted_steps().iter().map(|s| json!({
-                    "step_id": s.step_id, "params": s.deltas.len(),
-                    "values": s.deltas.values().map(Vec::len).sum::<usize>(),
-                })).collect::<Vec<_>>(),
-            }),
-        };
-        parts.push(v);
-    }
-    let digest_ok = p.digest.as_ref().map(|_| p.verify_digest().is_ok());
-    let doc = json!({
-        "schema": modeldiff_delta::SCHEMA,
-        "path": a.payload.display().to_string(),
-        "bytes": bytes,
-        "encoding": if std::fs::read(&a.payload).ok().is_some_and(|b| modeldiff_delta::container::looks_like_container(&b)) { "safetensors" } else { "json" },
-        "digest": p.digest.as_ref().map(|d| d.to_string()),
-        "digest_ok": digest_ok,
-        "base_digest": p.base_digest.as_ref().map(|d| d.to_string()),
-        "target_digest": p.target_digest.as_ref().map(|d| d.to_string()),
-        "parts": parts,
-    });
+    let doc = payloads::describe_payload(&a.payload, &p);
+    let bytes = doc["bytes"].as_u64().unwrap_or(0);
+    let digest_ok = doc["digest_ok"].as_bool();
     match a.format {
         ReportFormat::Json => stdout_json(&doc)?,
         ReportFormat::Table => {

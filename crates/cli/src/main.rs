@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod batch;
 mod delta_cmd;
 mod gate;
 mod progress;
@@ -30,9 +31,9 @@ use render::view::View;
 
 /// Exit status when differences were found and `--exit-code`/`--quiet` asked for it, or a
 /// `--fail-on` gate failed.
-const EXIT_DIFFERENCES: u8 = 1;
+pub(crate) const EXIT_DIFFERENCES: u8 = 1;
 /// Exit status for every error: unreadable, malformed or unsupported input, bad arguments.
-const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -77,7 +78,7 @@ fn argument_error(err: &clap::Error) -> ExitCode {
 }
 
 /// A message on one line: any line breaks a library let through become `; `.
-fn one_line(msg: &str) -> String {
+pub(crate) fn one_line(msg: &str) -> String {
     let lines: Vec<&str> = msg
         .lines()
         .map(str::trim)
@@ -109,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delta(args) => delta_cmd::run(args),
         Command::Drift(args) => drift(args, &text),
         Command::Digest(args) => delta_cmd::digest(args),
+        Command::Batch(args) => batch::run(args),
     }
 }
 

@@ -39,7 +39,8 @@ pub fn run<C: Consumer>(
 }
 
 /// [`run`], advancing `progress` (when given) by each job's stored bytes as it finishes; the
-/// total is set before the first job.
+/// total is set before the first job. A job that starts after [`Progress::cancel`] returns
+/// [`crate::Error::Cancelled`] instead of running, which ends the run.
 pub fn run_with_progress<C: Consumer>(
     a: &Model,
     b: &Model,
@@ -52,6 +53,9 @@ pub fn run_with_progress<C: Consumer>(
     };
     progress.start(plan_bytes(a, b, plan));
     run_jobs(a, b, plan, |stream, job| {
+        if progress.is_cancelled() {
+            return Err(crate::Error::Cancelled);
+        }
         let partial = consumer.job(stream, job);
         progress.advance(job_bytes(a, b, plan, job));
         partial

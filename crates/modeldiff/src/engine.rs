@@ -178,6 +178,9 @@ pub fn diff(a: &Model, b: &Model, config: &Config) -> Result<Report> {
         let mut report = consumer.report_with(a, b, &matching, &plan, &outcomes, &options);
         if config.spectral {
             for pair in &plan.pairs {
+                if config.progress.as_ref().is_some_and(|p| p.is_cancelled()) {
+                    return Err(Error::Cancelled);
+                }
                 let t = &mut report.tensors[pair.entry];
                 if t.identical == Some(false) {
                     t.spectral = crate::spectral::pair_spectral(a, b, pair)?;

@@ -49,6 +49,9 @@ pub enum Error {
         /// What went wrong, naming the value or option.
         detail: String,
     },
+    /// The caller cancelled the run through its [`crate::Progress`] counter.
+    #[error("cancelled")]
+    Cancelled,
     /// A name map (`--map FILE`) or rename rule is malformed.
     #[error("name map {source_name}: {detail}")]
     NameMap {

@@ -3,8 +3,13 @@
 //! The engine only counts: [`Progress`] is two atomics, `total` (set once the plan is known)
 //! and `done`, in bytes of stored tensor data of both sides. Drawing a bar, and deciding
 //! whether to, belongs to the caller (the CLI polls the counter from another thread).
+//!
+//! It is also the one way in from outside while a run is under way: [`Progress::cancel`] sets
+//! a flag the consume stage checks before every job, so a caller that polls (the Python
+//! bindings, on Ctrl-C) can stop a long diff within one job's time; the run then returns
+//! [`crate::Error::Cancelled`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use modeldiff_formats::Model;
 
@@ -15,6 +20,7 @@ use crate::plan::{Job, Plan};
 pub struct Progress {
     done: AtomicU64,
     total: AtomicU64,
+    cancelled: AtomicBool,
 }
 
 impl Progress {
@@ -42,6 +48,17 @@ impl Progress {
     /// Counts `bytes` more as done.
     pub fn advance(&self, bytes: u64) {
         self.done.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Asks the run this counter follows to stop: jobs not yet started are skipped and the run
+    /// returns [`crate::Error::Cancelled`]. Stays set ([`Progress::start`] does not clear it).
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Progress::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
     }
 }
 
@@ -103,5 +120,22 @@ mod tests {
         // `w` whole and the 10-element overlap of `x`.
         assert_eq!(progress.total(), 2 * 5000 * 4 + 2 * 10 * 4);
         assert_eq!(progress.done(), progress.total());
+    }
+
+    #[test]
+    fn a_cancelled_run_stops_with_an_error() {
+        let v: Vec<f32> = (0..5000).map(|i| i as f32).collect();
+        let (a, b) = (model(&[("w", &v)]), model(&[("w", &v)]));
+        let progress = std::sync::Arc::new(Progress::new());
+        progress.cancel();
+        let config = crate::Config {
+            chunk_elems: 256,
+            progress: Some(progress.clone()),
+            ..crate::Config::default()
+        };
+        let err = crate::diff(&a, &b, &config).unwrap_err();
+        assert!(matches!(err, crate::Error::Cancelled), "{err}");
+        assert_eq!(err.to_string(), "cancelled");
+        assert_eq!(progress.done(), 0);
     }
 }
