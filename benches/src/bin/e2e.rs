@@ -544,6 +544,11 @@ fn write_safetensors(
         files[0].write_all(&bufs.0).map_err(|e| e.to_string())?;
         files[1].write_all(&bufs.1).map_err(|e| e.to_string())?;
     }
+    finish(files)
+}
+
+/// Flushes and syncs the two files of a pair.
+fn finish(files: [BufWriter<File>; 2]) -> Result<(), String> {
     for f in files {
         f.into_inner()
             .map_err(|e| e.to_string())?
@@ -622,11 +627,5 @@ fn write_gguf(a: &Path, b: &Path, case: &str, tensors: u64, dim: u64) -> Result<
         files[0].write_all(&bufs.0).map_err(|e| e.to_string())?;
         files[1].write_all(&bufs.1).map_err(|e| e.to_string())?;
     }
-    for f in files {
-        f.into_inner()
-            .map_err(|e| e.to_string())?
-            .sync_all()
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    finish(files)
 }

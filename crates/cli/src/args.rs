@@ -330,17 +330,8 @@ pub(crate) struct DiffConfig {
 fn regexes(flag: &str, pats: &[String]) -> anyhow::Result<Vec<Regex>> {
     pats.iter()
         .map(|p| {
-            Regex::new(p).map_err(|e| {
-                let full = e.to_string();
-                let why = full
-                    .lines()
-                    .rev()
-                    .find_map(|l| l.trim().strip_prefix("error: "))
-                    .unwrap_or_else(|| full.lines().last().unwrap_or("invalid"))
-                    .trim()
-                    .to_string();
-                anyhow::anyhow!("invalid --{flag} regex `{p}`: {why}")
-            })
+            modeldiff::matching::compile_pattern(p)
+                .map_err(|why| anyhow::anyhow!("invalid --{flag} regex `{p}`: {why}"))
         })
         .collect()
 }

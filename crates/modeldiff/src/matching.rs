@@ -33,6 +33,26 @@ impl Filter {
     }
 }
 
+/// Compiles a name pattern for a [`Filter`]. The error is the regex crate's reason on one line
+/// (its own message draws a caret under the pattern on several lines), for callers to prefix
+/// with the option and the pattern.
+///
+/// ```
+/// assert!(modeldiff::matching::compile_pattern(r"layers\.\d+").is_ok());
+/// assert_eq!(modeldiff::matching::compile_pattern("(").unwrap_err(), "unclosed group");
+/// ```
+pub fn compile_pattern(pattern: &str) -> std::result::Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| {
+        let full = e.to_string();
+        full.lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("error: "))
+            .unwrap_or_else(|| full.lines().last().unwrap_or("invalid"))
+            .trim()
+            .to_string()
+    })
+}
+
 /// How a pair was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

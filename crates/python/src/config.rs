@@ -56,15 +56,7 @@ pub(crate) fn open_options(no_verify: bool) -> modeldiff_formats::OpenOptions {
 pub(crate) fn regexes(keyword: &str, pats: &[String]) -> PyResult<Vec<Regex>> {
     pats.iter()
         .map(|p| {
-            Regex::new(p).map_err(|e| {
-                let full = e.to_string();
-                let why = full
-                    .lines()
-                    .rev()
-                    .find_map(|l| l.trim().strip_prefix("error: "))
-                    .unwrap_or_else(|| full.lines().last().unwrap_or("invalid"))
-                    .trim()
-                    .to_string();
+            modeldiff::matching::compile_pattern(p).map_err(|why| {
                 PyValueError::new_err(format!("invalid {keyword} regex `{p}`: {why}"))
             })
         })
