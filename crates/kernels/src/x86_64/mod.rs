@@ -17,6 +17,11 @@ use crate::stats::DiffStats;
 /// pairs keep each `f64` lane's partial sums short and the rescan cheap.
 pub(crate) const BLOCK: usize = 4096;
 
+/// How far ahead (bytes) of the elements being compared the vector loops ask for the next
+/// stored bytes. Files are mapped from the page cache in 4 KiB pages, and the hardware
+/// prefetchers stop at page boundaries; asking one page ahead keeps the next page in flight.
+pub(crate) const PREFETCH_AHEAD: usize = 4096;
+
 /// One block's partial results as the vector loop leaves them: `W` per-`f32`-lane counters
 /// (at most `BLOCK / W` each, so `u32` cannot overflow) and `L` per-`f64`-lane sums.
 pub(crate) struct Partials<const W: usize, const L: usize> {
