@@ -88,17 +88,6 @@ pub(crate) fn arr<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
 /// `cargo xtask bench`: Q8_0 pairs take about a quarter less CPU time).
 const PREFETCH_AHEAD: usize = 4096;
 
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 /// Decodes every block of `src` into `dst` with layout `B` (helper for the `BlockFormat` impls).
 #[inline(always)]
 pub(crate) fn for_blocks<const BB: usize, const BE: usize>(
@@ -108,7 +97,7 @@ pub(crate) fn for_blocks<const BB: usize, const BE: usize>(
 ) {
     for (s, d) in src.chunks_exact(BB).zip(dst.chunks_exact_mut(BE)) {
         for line in 0..BB.div_ceil(64) {
-            prefetch(s.as_ptr().wrapping_add(PREFETCH_AHEAD + 64 * line));
+            modeldiff_kernels::prefetch(s, PREFETCH_AHEAD + 64 * line);
         }
         let s: &[u8; BB] = s.try_into().expect("chunks_exact");
         let d: &mut [f32; BE] = d.try_into().expect("chunks_exact_mut");
