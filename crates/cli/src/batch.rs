@@ -98,7 +98,7 @@ fn pair_line(pair: &Pair, cfg: &crate::args::DiffConfig) -> (Value, Outcome) {
             )
         }
         Err(e) => {
-            let msg = crate::one_line(&format!("{e:#}"));
+            let msg = modeldiff::one_line(&format!("{e:#}"));
             let line = json!({
                 "schema": BATCH_SCHEMA,
                 "line": pair.line,

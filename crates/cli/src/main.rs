@@ -46,7 +46,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("modeldiff: {}", one_line(&format!("{err:#}")));
+            eprintln!("modeldiff: {}", modeldiff::one_line(&format!("{err:#}")));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -75,16 +75,6 @@ fn argument_error(err: &clap::Error) -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
-}
-
-/// A message on one line: any line breaks a library let through become `; `.
-pub(crate) fn one_line(msg: &str) -> String {
-    let lines: Vec<&str> = msg
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    lines.join("; ")
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -64,3 +64,20 @@ pub enum Error {
 
 /// Result alias for the engine.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A message on one line, as the CLI prints it and the Python bindings raise it: the lines of a
+/// multi-line message (a library's, or an error chain formatted with `{:#}`) are trimmed, empty
+/// ones dropped, and the rest joined with `; `.
+///
+/// ```
+/// assert_eq!(modeldiff::one_line("bad header\n  at byte 8\n"), "bad header; at byte 8");
+/// assert_eq!(modeldiff::one_line("fine"), "fine");
+/// ```
+pub fn one_line(msg: &str) -> String {
+    let lines: Vec<&str> = msg
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("; ")
+}

@@ -96,7 +96,7 @@ pub use crossformat::{ModelFacts, NameMap, QkUnpermute, RenameRules};
 pub use describe::{describe, Property};
 pub use drift::{drift, DriftReport, Verdict, DRIFT_SCHEMA};
 pub use engine::{diff, with_threads, Config, DEFAULT_CHUNK_ELEMS};
-pub use error::{Error, Result};
+pub use error::{one_line, Error, Result};
 pub use inspect::{inspect, Inspection, INSPECT_SCHEMA};
 pub use matching::{match_tensors, Filter, MatchedBy, Matcher, Matching, Transform};
 pub use metadata::{MetaChange, MetaChangeKind, MetaSummary, MetaValueView};

@@ -38,7 +38,7 @@ impl Failure {
     pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Failure {
         Failure {
             kind,
-            message: one_line(&message.into()),
+            message: modeldiff::one_line(&message.into()),
         }
     }
 
@@ -96,14 +96,4 @@ fn format_kind(e: &modeldiff_formats::Error) -> Kind {
         E::Unsupported { .. } => Kind::Unsupported,
         _ => Kind::Format,
     }
-}
-
-/// A message on one line, as the CLI prints it: line breaks become `; `.
-pub(crate) fn one_line(msg: &str) -> String {
-    let lines: Vec<&str> = msg
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    lines.join("; ")
 }
