@@ -69,7 +69,12 @@ pub use stats::DiffStats;
 /// only: the address may lie past the end of `bytes`; it is never read and cannot fault.
 #[inline(always)]
 pub fn prefetch(bytes: &[u8], ahead: usize) {
-    let p = bytes.as_ptr().wrapping_add(ahead);
+    prefetch_at(bytes.as_ptr().wrapping_add(ahead))
+}
+
+/// [`prefetch`] of the line at `p` (any address).
+#[inline(always)]
+pub(crate) fn prefetch_at(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `prefetcht0` (SSE, part of every x86-64 CPU) reads nothing architecturally and
     // cannot fault, whatever the address.

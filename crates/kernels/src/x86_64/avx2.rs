@@ -3,7 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{by_kinds, BestBlock, Partials, BLOCK, PREFETCH_AHEAD};
+use super::{by_kinds, prefetch_line, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
 use crate::elements::{Elements, BF16, F16, F32};
 use crate::scalar;
@@ -142,8 +142,8 @@ pub(crate) fn sweep<const KA: u8, const KB: u8, const OPTIMISTIC: bool>(
         // SAFETY: j + 8 <= n = a.len() = b.len(), and the kinds were asserted, so both loads
         // are in bounds.
         let (va, vb) = unsafe { (load::<KA>(pa, j), load::<KB>(pb, j)) };
-        prefetch::<KA>(pa, j);
-        prefetch::<KB>(pb, j);
+        prefetch_line::<KA>(pa, j);
+        prefetch_line::<KB>(pb, j);
         let (fa, fb) = if OPTIMISTIC {
             (all, all)
         } else {
@@ -222,20 +222,6 @@ pub(crate) fn sweep<const KA: u8, const KB: u8, const OPTIMISTIC: bool>(
     })
 }
 
-/// Asks for the stored bytes [`PREFETCH_AHEAD`] past element `j` of kind `K` at `p`, once per
-/// 64-byte line (when `j` starts one).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,popcnt")]
-fn prefetch<const K: u8>(p: *const u8, j: usize) {
-    let size = if K == F32 { 4 } else { 2 };
-    if !(size * j).is_multiple_of(64) {
-        return;
-    }
-    let at = p.wrapping_add(size * j + PREFETCH_AHEAD);
-    // A prefetch is a hint: it never faults, whatever the address.
-    _mm_prefetch::<_MM_HINT_T0>(at.cast())
-}
-
 /// AVX2 twin of [`scalar::accumulate_self`]: a side against itself, the same result bit for
 /// bit as [`accumulate_elements`] with `x` on both sides, for a third of the work.
 ///
@@ -283,7 +269,7 @@ fn self_block<const K: u8>(x: Elements, st: &mut DiffStats) -> Option<f64> {
     while j < n {
         // SAFETY: j + 8 <= n = x.len(), and the kind was asserted.
         let v = unsafe { load::<K>(p, j) };
-        prefetch::<K>(p, j);
+        prefetch_line::<K>(p, j);
         let f = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(v, abs32), inf);
         cf = _mm256_sub_epi32(cf, _mm256_castps_si256(f));
         let xv = _mm256_and_ps(v, f);

@@ -3,7 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{by_kinds, BestBlock, Partials, BLOCK, PREFETCH_AHEAD};
+use super::{by_kinds, prefetch_line, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
 use crate::elements::{Elements, BF16, F16, F32};
 use crate::stats::DiffStats;
@@ -154,8 +154,8 @@ pub(crate) fn sweep<const KA: u8, const KB: u8, const OPTIMISTIC: bool>(
         // SAFETY: only lanes below `rem` are loaded, j + rem = n = a.len() = b.len(), and the
         // kinds were asserted.
         let (va, vb) = unsafe { (load::<KA>(lanes, pa, j), load::<KB>(lanes, pb, j)) };
-        prefetch::<KA>(pa, j);
-        prefetch::<KB>(pb, j);
+        prefetch_line::<KA>(pa, j);
+        prefetch_line::<KB>(pb, j);
         let (fa, fb) = if OPTIMISTIC {
             (lanes, lanes)
         } else {
@@ -230,20 +230,6 @@ pub(crate) fn sweep<const KA: u8, const KB: u8, const OPTIMISTIC: bool>(
     })
 }
 
-/// Asks for the stored bytes [`PREFETCH_AHEAD`] past element `j` of kind `K` at `p`, once per
-/// 64-byte line (when `j` starts one).
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma,f16c,popcnt")]
-fn prefetch<const K: u8>(p: *const u8, j: usize) {
-    let size = if K == F32 { 4 } else { 2 };
-    if !(size * j).is_multiple_of(64) {
-        return;
-    }
-    let at = p.wrapping_add(size * j + PREFETCH_AHEAD);
-    // A prefetch is a hint: it never faults, whatever the address.
-    _mm_prefetch::<_MM_HINT_T0>(at.cast())
-}
-
 /// AVX-512 twin of [`crate::scalar::accumulate_self`]: a side against itself, the same result
 /// bit for bit as [`accumulate_elements`] with `x` on both sides, for a third of the work (the
 /// differences are zero, so only Σx² and the counts are computed).
@@ -294,7 +280,7 @@ fn self_block<const K: u8>(x: Elements, st: &mut DiffStats) -> Option<f64> {
         };
         // SAFETY: only lanes below `rem` are loaded, and the kind was asserted.
         let v = unsafe { load::<K>(lanes, p, j) };
-        prefetch::<K>(p, j);
+        prefetch_line::<K>(p, j);
         let f = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(v), inf);
         cf = _mm512_mask_add_epi32(cf, f, cf, one);
         let xv = _mm512_maskz_mov_ps(f, v);

@@ -22,6 +22,16 @@ pub(crate) const BLOCK: usize = 4096;
 /// prefetchers stop at page boundaries; asking one page ahead keeps the next page in flight.
 pub(crate) const PREFETCH_AHEAD: usize = 4096;
 
+/// Asks for the stored bytes [`PREFETCH_AHEAD`] past element `j` of kind `K` at `p`, once per
+/// 64-byte line (when `j` starts one); the vector loops call it every step.
+#[inline(always)]
+pub(crate) fn prefetch_line<const K: u8>(p: *const u8, j: usize) {
+    let size = if K == crate::elements::F32 { 4 } else { 2 };
+    if (size * j).is_multiple_of(64) {
+        crate::prefetch_at(p.wrapping_add(size * j + PREFETCH_AHEAD));
+    }
+}
+
 /// One block's partial results as the vector loop leaves them: `W` per-`f32`-lane counters
 /// (at most `BLOCK / W` each, so `u32` cannot overflow) and `L` per-`f64`-lane sums.
 pub(crate) struct Partials<const W: usize, const L: usize> {
