@@ -218,9 +218,15 @@ impl Tone {
 }
 
 /// A report or inspection as pretty-printed JSON with one trailing newline.
+///
+/// The serializer makes a call per token (a 10 000-tensor report is millions of them), so it
+/// writes into a buffer of its own whose type it knows, where each call is an inlined copy,
+/// rather than through `out`'s virtual `write_all`.
 pub(crate) fn json<T: serde::Serialize>(out: &mut dyn Write, r: &T) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, r)?;
-    writeln!(out)
+    let mut buf = io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer_pretty(&mut buf, r)?;
+    writeln!(buf)?;
+    buf.flush()
 }
 
 #[cfg(test)]
