@@ -1,6 +1,6 @@
 //! The scalar reference implementation: the semantics every SIMD routine must reproduce.
 
-use crate::elements::Elements;
+use crate::elements::{Elements, Q8_0_BYTES, Q8_0_ELEMS};
 use crate::stats::DiffStats;
 
 /// Adds the pairs `(a[i], b[i])` to `st`, one at a time, in `f64`.
@@ -13,31 +13,54 @@ pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) 
     accumulate_by(a.len(), |i| a[i], |i| b[i], offset, st)
 }
 
-/// [`accumulate`] over [`Elements`]: each half-precision value is converted when it is read
-/// (exactly as `crate::convert` converts it), so the result is the same as converting both
-/// sides first. The caller guarantees `a.len() == b.len()`.
+/// [`accumulate`] over [`Elements`]: each stored value is decoded when it is read (halves
+/// exactly as `crate::convert` converts them, `Q8_0` as `q as f32 * d`), so the result is the
+/// same as decoding both sides first. The caller guarantees `a.len() == b.len()`.
 pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     debug_assert_eq!(a.len(), b.len());
-    use Elements::{BF16, F16, F32};
-    let n = a.len();
-    // One loop per pair of kinds, so no element pays for a match on its kind.
-    let h = |v: &[u8], i: usize| {
-        half::f16::from_bits(u16::from_le_bytes([v[2 * i], v[2 * i + 1]])).to_f32()
-    };
-    let bf = |v: &[u8], i: usize| {
-        f32::from_bits((u16::from_le_bytes([v[2 * i], v[2 * i + 1]]) as u32) << 16)
-    };
-    match (a, b) {
-        (F32(x), F32(y)) => accumulate(x, y, offset, st),
-        (F32(x), F16(y)) => accumulate_by(n, |i| x[i], |i| h(y, i), offset, st),
-        (F32(x), BF16(y)) => accumulate_by(n, |i| x[i], |i| bf(y, i), offset, st),
-        (F16(x), F32(y)) => accumulate_by(n, |i| h(x, i), |i| y[i], offset, st),
-        (F16(x), F16(y)) => accumulate_by(n, |i| h(x, i), |i| h(y, i), offset, st),
-        (F16(x), BF16(y)) => accumulate_by(n, |i| h(x, i), |i| bf(y, i), offset, st),
-        (BF16(x), F32(y)) => accumulate_by(n, |i| bf(x, i), |i| y[i], offset, st),
-        (BF16(x), F16(y)) => accumulate_by(n, |i| bf(x, i), |i| h(y, i), offset, st),
-        (BF16(x), BF16(y)) => accumulate_by(n, |i| bf(x, i), |i| bf(y, i), offset, st),
+    // One loop per pair of kinds (A's getter chosen here, B's in `with_b`), so no element pays
+    // for a match on its kind.
+    match a {
+        Elements::F32(x) => match b {
+            Elements::F32(y) => accumulate(x, y, offset, st),
+            _ => with_b(|i| x[i], b, offset, st),
+        },
+        Elements::F16(x) => with_b(|i| h(x, i), b, offset, st),
+        Elements::BF16(x) => with_b(|i| bf(x, i), b, offset, st),
+        Elements::Q8_0(x) => with_b(|i| q8_0(x, i), b, offset, st),
     }
+}
+
+/// [`accumulate_by`] with A's getter `a` and B's chosen by its kind.
+#[inline(always)]
+fn with_b(a: impl Fn(usize) -> f32, b: Elements, offset: u64, st: &mut DiffStats) {
+    let n = b.len();
+    match b {
+        Elements::F32(y) => accumulate_by(n, a, |i| y[i], offset, st),
+        Elements::F16(y) => accumulate_by(n, a, |i| h(y, i), offset, st),
+        Elements::BF16(y) => accumulate_by(n, a, |i| bf(y, i), offset, st),
+        Elements::Q8_0(y) => accumulate_by(n, a, |i| q8_0(y, i), offset, st),
+    }
+}
+
+/// Element `i` of little-endian binary16 bytes.
+#[inline(always)]
+fn h(v: &[u8], i: usize) -> f32 {
+    half::f16::from_bits(u16::from_le_bytes([v[2 * i], v[2 * i + 1]])).to_f32()
+}
+
+/// Element `i` of little-endian bfloat16 bytes.
+#[inline(always)]
+fn bf(v: &[u8], i: usize) -> f32 {
+    f32::from_bits((u16::from_le_bytes([v[2 * i], v[2 * i + 1]]) as u32) << 16)
+}
+
+/// Element `i` of `Q8_0` blocks: `q as f32 * d`.
+#[inline(always)]
+fn q8_0(v: &[u8], i: usize) -> f32 {
+    let blk = &v[Q8_0_BYTES * (i / Q8_0_ELEMS)..];
+    let d = half::f16::from_bits(u16::from_le_bytes([blk[0], blk[1]])).to_f32();
+    blk[2 + i % Q8_0_ELEMS] as i8 as f32 * d
 }
 
 /// A side against itself: by definition [`accumulate_elements`] with `x` on both sides (the

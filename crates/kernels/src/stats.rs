@@ -144,10 +144,10 @@ impl DiffStats {
         dispatch::accumulate(isa, a, b, offset, self);
     }
 
-    /// Adds the pairs `(a[i], b[i])` of two [`Elements`] sides, converting stored half-precision
-    /// values in registers (one pass over the stored bytes, no `f32` copy). The result is the
-    /// same, bit for bit, as converting both sides with [`crate::convert`] and calling
-    /// [`DiffStats::update`] with the same implementation.
+    /// Adds the pairs `(a[i], b[i])` of two [`Elements`] sides, decoding stored half-precision
+    /// values and `Q8_0` blocks in registers (one pass over the stored bytes, no `f32` copy).
+    /// The result is the same, bit for bit, as decoding both sides to `f32` first (halves with
+    /// [`crate::convert`]) and calling [`DiffStats::update`] with the same implementation.
     ///
     /// ```
     /// use modeldiff_kernels::{DiffStats, Elements};
@@ -160,7 +160,8 @@ impl DiffStats {
     /// ```
     ///
     /// # Panics
-    /// If the sides have different lengths or a byte side has an odd number of bytes.
+    /// If the sides have different lengths or a byte side ends in a partial element (an odd
+    /// byte of halves, a partial `Q8_0` block).
     pub fn update_elements(&mut self, a: Elements, b: Elements, offset: u64) {
         self.update_elements_with(Isa::selected(), a, b, offset)
     }
@@ -168,12 +169,13 @@ impl DiffStats {
     /// Like [`DiffStats::update_elements`] with an explicit implementation.
     ///
     /// # Panics
-    /// If the sides have different lengths, a byte side has an odd number of bytes, or `isa` is
+    /// If the sides have different lengths, a byte side ends in a partial element, or `isa` is
     /// not available on this CPU.
     pub fn update_elements_with(&mut self, isa: Isa, a: Elements, b: Elements, offset: u64) {
         assert!(
-            a.len() == b.len() && !a.has_odd_byte() && !b.has_odd_byte(),
-            "DiffStats::update_elements: sides must have equal length (2 bytes per half)"
+            a.len() == b.len() && !a.has_partial_element() && !b.has_partial_element(),
+            "DiffStats::update_elements: sides must have equal length in whole elements (2 bytes \
+             per half, 34 per Q8_0 block)"
         );
         assert!(
             isa.is_available(),
@@ -204,11 +206,11 @@ impl DiffStats {
     /// Like [`DiffStats::update_self`] with an explicit implementation.
     ///
     /// # Panics
-    /// If a byte side has an odd number of bytes, or `isa` is not available on this CPU.
+    /// If a byte side ends in a partial element, or `isa` is not available on this CPU.
     pub fn update_self_with(&mut self, isa: Isa, x: Elements, offset: u64) {
         assert!(
-            !x.has_odd_byte(),
-            "DiffStats::update_self: 2 bytes per half"
+            !x.has_partial_element(),
+            "DiffStats::update_self: whole elements only (2 bytes per half, 34 per Q8_0 block)"
         );
         assert!(
             isa.is_available(),

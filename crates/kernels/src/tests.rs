@@ -628,3 +628,109 @@ fn optimistic_and_careful_sweeps_agree_and_any_nonfinite_value_forces_the_carefu
         }
     }
 }
+
+/// `Q8_0` blocks of `n` elements (a multiple of 32) with random signed bytes (−128 and 127
+/// included) under the scales `scales` in turn (binary16 bits), and B's blocks: A's with some
+/// bytes moved by one, some blocks rescaled.
+fn q8_0_pair(seed: u64, n: usize, scales: &[u16]) -> (Vec<u8>, Vec<u8>) {
+    let mut rng = Rng(seed | 1);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for blk in 0..n / 32 {
+        let d = scales[blk % scales.len()];
+        let q: Vec<u8> = (0..32)
+            .map(|i| match i {
+                0 if blk % 3 == 0 => 0x80,
+                1 if blk % 3 == 0 => 0x7f,
+                _ => rng.next_u64() as u8,
+            })
+            .collect();
+        a.extend(d.to_le_bytes());
+        a.extend(&q);
+        let d_b = if blk % 5 == 4 { 0x3c00 } else { d };
+        b.extend(d_b.to_le_bytes());
+        b.extend(q.iter().map(|&x| match rng.next_u64() % 4 {
+            0 => x.wrapping_add(1),
+            _ => x,
+        }));
+    }
+    (a, b)
+}
+
+/// `Q8_0` blocks decoded by definition: `q as f32 * d`, `d` the binary16 scale.
+fn q8_0_decoded(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(34)
+        .flat_map(|blk| {
+            let d = half::f16::from_le_bytes([blk[0], blk[1]]).to_f32();
+            blk[2..].iter().map(move |&q| q as i8 as f32 * d)
+        })
+        .collect()
+}
+
+/// The fused kernels read `Q8_0` blocks in registers: bit for bit what decoding to `f32` and
+/// the same ISA's `f32` kernel give, against every other kind of side and itself, for the
+/// scalar twin too; the self-comparison kernel agrees; non-finite and zero scales are counted
+/// as decoding gives them.
+#[test]
+fn fused_q8_0_equals_decode_then_update_and_match_scalar() {
+    // Ordinary scales, then specials: +inf, NaN, zero, a subnormal, the largest finite.
+    let plain: &[u16] = &[0x2e66, 0x1c00, 0x3c00, 0x2000];
+    let special: &[u16] = &[0x2e66, 0x7c00, 0x1c00, 0x7e00, 0x0000, 0x0001, 0x7bff];
+    for isa in Isa::available() {
+        for n in [32usize, 64, 96, 4096, 4096 + 32, 3 * 4096 + 96] {
+            for (si, scales) in [plain, special].into_iter().enumerate() {
+                let (qa, qb) = q8_0_pair(n as u64 + si as u64, n, scales);
+                let (da, db) = (q8_0_decoded(&qa), q8_0_decoded(&qb));
+                let (wa, wb) = (Elements::Q8_0(&qa), Elements::Q8_0(&qb));
+                assert_eq!(wa.len(), n);
+                // Against Q8_0, and against each other kind (the other side's values are B's
+                // decoded values rounded to that kind).
+                let mut sides: Vec<(String, Elements, Vec<f32>)> =
+                    vec![("q8_0".into(), wb, db.clone())];
+                let enc: Vec<(String, Vec<u8>)> = ["f16", "bf16"]
+                    .iter()
+                    .map(|k| (k.to_string(), encode(k, &db)))
+                    .collect();
+                for (k, e) in &enc {
+                    sides.push((k.clone(), side(k, &db, e), decoded(isa, k, &db, e)));
+                }
+                sides.push(("f32".into(), Elements::F32(&db), db.clone()));
+                for (kb, eb, vb) in &sides {
+                    for swap in [false, true] {
+                        let what = format!("q8_0 vs {kb} n={n} scales {si} swap={swap}");
+                        let (x, y, vx, vy) = if swap {
+                            (*eb, wa, vb.as_slice(), da.as_slice())
+                        } else {
+                            (wa, *eb, da.as_slice(), vb.as_slice())
+                        };
+                        let mut fused = DiffStats::default();
+                        fused.update_elements_with(isa, x, y, 7);
+                        let mut two_pass = DiffStats::default();
+                        two_pass.update_with(isa, vx, vy, 7);
+                        assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
+                        let mut r = DiffStats::default();
+                        scalar::accumulate_elements(x, y, 7, &mut r);
+                        assert_same(isa, &fused, &r, &what);
+                    }
+                }
+                let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
+                s.update_self_with(isa, wa, 3);
+                r.update_elements_with(isa, wa, wa, 3);
+                assert_eq!(s, r, "{isa:?} self n={n} scales {si}");
+                if si == 1 && n >= 64 {
+                    assert!(
+                        s.nonfinite_a() > 0,
+                        "the special scales give non-finite values"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "whole elements")]
+fn a_partial_q8_0_block_is_refused() {
+    let mut s = DiffStats::default();
+    s.update_self(Elements::Q8_0(&[0u8; 35]), 0);
+}

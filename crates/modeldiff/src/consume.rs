@@ -564,6 +564,104 @@ mod tests {
         }
     }
 
+    /// A GGUF v3 model of `tensors` as (name, ggml type id, ne (fastest first), data).
+    fn gguf_model(tensors: &[(&str, u32, &[u64], Vec<u8>)]) -> Model {
+        let mut f = b"GGUF".to_vec();
+        f.extend(3u32.to_le_bytes()); // version
+        f.extend((tensors.len() as u64).to_le_bytes());
+        f.extend(0u64.to_le_bytes()); // key/values
+        let mut offset = 0u64;
+        for (name, ty, ne, data) in tensors {
+            f.extend((name.len() as u64).to_le_bytes());
+            f.extend(name.as_bytes());
+            f.extend((ne.len() as u32).to_le_bytes());
+            for d in *ne {
+                f.extend(d.to_le_bytes());
+            }
+            f.extend(ty.to_le_bytes());
+            f.extend(offset.to_le_bytes());
+            offset += (data.len() as u64).div_ceil(32) * 32;
+        }
+        for (_, _, _, data) in tensors {
+            while !f.len().is_multiple_of(32) {
+                f.push(0);
+            }
+            f.extend_from_slice(data);
+        }
+        modeldiff_formats::open_bytes("t.gguf", f).unwrap()
+    }
+
+    /// `Q8_0` blocks of `n` elements (a multiple of 32): scale `scale`, bytes from `q(i)`.
+    fn q8_0(n: usize, scale: f32, q: impl Fn(usize) -> i8) -> Vec<u8> {
+        (0..n / 32)
+            .flat_map(|blk| {
+                let mut b = half::f16::from_f32(scale).to_le_bytes().to_vec();
+                b.extend((0..32).map(|i| q(32 * blk + i) as u8));
+                b
+            })
+            .collect()
+    }
+
+    /// `Q8_0` GGUF tensors take the fused path (blocks read in registers) against `Q8_0` and
+    /// F32 tensors, and give what decoding to `f32` first gives, bit for bit, for any chunk
+    /// size (chunks are whole blocks).
+    #[test]
+    fn q8_0_pairs_are_fused_and_agree_with_two_pass() {
+        let n = 64 * 96;
+        let qa = |i: usize| ((i * 7919) % 255) as i8;
+        let qb = |i: usize| (((i * 7919) % 255) as i8).saturating_add((i % 3) as i8);
+        let f32s = |v: Vec<f32>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let decoded = |scale: f32, q: &dyn Fn(usize) -> i8| {
+            let d = half::f16::from_f32(scale).to_f32();
+            (0..n).map(|i| q(i) as f32 * d).collect::<Vec<f32>>()
+        };
+        let a = gguf_model(&[
+            ("q", 8, &[64, 96], q8_0(n, 0.01, qa)),
+            ("same", 8, &[64, 96], q8_0(n, 0.02, qa)),
+            ("mix", 8, &[64, 96], q8_0(n, 0.01, qa)),
+        ]);
+        let b = gguf_model(&[
+            ("q", 8, &[64, 96], q8_0(n, 0.011, qb)),
+            ("same", 8, &[64, 96], q8_0(n, 0.02, qa)),
+            ("mix", 0, &[64, 96], f32s(decoded(0.011, &qb))),
+        ]);
+        for chunk in [256, 1024, 1 << 16] {
+            let m = match_tensors(&a, &b, &Filter::default(), &[]);
+            let p = plan(&a, &b, &m, chunk);
+            for pair in &p.pairs {
+                PairStream::new(&a, &b, pair)
+                    .for_each_piece(0..32, |piece| {
+                        assert!(piece.elements().is_some(), "{:?}", pair.pairing);
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            let fused = DiffConsumer::default();
+            let two = DiffConsumer::two_pass();
+            let of = fused.fold(&p, &run(&a, &b, &p, &fused).unwrap());
+            let ot = two.fold(&p, &run(&a, &b, &p, &two).unwrap());
+            assert_eq!(of, ot, "chunk {chunk}");
+            let by_name = |name: &str| {
+                let i = p
+                    .pairs
+                    .iter()
+                    .position(|x| a.tensors()[x.pairing.a].name == name);
+                let i = i.expect("a pair of that name");
+                let PairOutcome::Float(s) = of[i] else {
+                    panic!("float pair")
+                };
+                s
+            };
+            // The same differences whether B is Q8_0 or its decoded F32; a copy differs nowhere.
+            assert_eq!(by_name("q"), by_name("mix"));
+            assert!(by_name("q").max_abs() > 0.0);
+            assert_eq!(
+                (by_name("same").mismatches(), by_name("same").len()),
+                (0, n as u64)
+            );
+        }
+    }
+
     #[test]
     fn folding_is_the_same_for_any_chunk_size() {
         let va: Vec<f32> = (0..5000).map(|i| (i as f32 * 0.37).sin()).collect();

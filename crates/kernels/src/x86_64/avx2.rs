@@ -5,7 +5,7 @@ use core::arch::x86_64::*;
 
 use super::{by_kinds, prefetch_line, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
-use crate::elements::{Elements, BF16, F16, F32};
+use crate::elements::{Elements, BF16, F16, F32, Q8_0, Q8_0_BYTES, Q8_0_ELEMS};
 use crate::scalar;
 use crate::stats::DiffStats;
 
@@ -72,9 +72,16 @@ unsafe fn load<const K: u8>(p: *const u8, j: usize) -> __m256 {
         match K {
             F32 => _mm256_loadu_ps(p.add(4 * j).cast()),
             F16 => _mm256_cvtph_ps(_mm_loadu_si128(p.add(2 * j).cast())),
-            _ => {
+            BF16 => {
                 let h = _mm_loadu_si128(p.add(2 * j).cast());
                 _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+            }
+            _ => {
+                // `j` is a multiple of 8: one quarter of a block's 32 bytes.
+                let blk = p.add(Q8_0_BYTES * (j / Q8_0_ELEMS));
+                let d = _mm256_cvtph_ps(_mm_set1_epi16(blk.cast::<i16>().read_unaligned()));
+                let q = _mm_loadl_epi64(blk.add(2 + j % Q8_0_ELEMS).cast());
+                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d)
             }
         }
     }
@@ -232,7 +239,8 @@ pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStat
     match x.kind() {
         F32 => run_self::<F32>(x, offset, st),
         F16 => run_self::<F16>(x, offset, st),
-        _ => run_self::<BF16>(x, offset, st),
+        BF16 => run_self::<BF16>(x, offset, st),
+        _ => run_self::<Q8_0>(x, offset, st),
     }
 }
 

@@ -5,7 +5,7 @@ use core::arch::x86_64::*;
 
 use super::{by_kinds, prefetch_line, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
-use crate::elements::{Elements, BF16, F16, F32};
+use crate::elements::{Elements, BF16, F16, F32, Q8_0, Q8_0_BYTES, Q8_0_ELEMS};
 use crate::stats::DiffStats;
 
 /// AVX-512 twin of [`crate::scalar::accumulate`].
@@ -65,9 +65,16 @@ unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize) -> __m512 
         match K {
             F32 => _mm512_maskz_loadu_ps(lanes, p.add(4 * j).cast()),
             F16 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, p.add(2 * j).cast())),
-            _ => {
+            BF16 => {
                 let h = _mm256_maskz_loadu_epi16(lanes, p.add(2 * j).cast());
                 _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+            }
+            _ => {
+                // `j` is a multiple of 16: the first or second half of a block's 32 bytes.
+                let blk = p.add(Q8_0_BYTES * (j / Q8_0_ELEMS));
+                let d = _mm512_cvtph_ps(_mm256_set1_epi16(blk.cast::<i16>().read_unaligned()));
+                let q = _mm_maskz_loadu_epi8(lanes, blk.add(2 + j % Q8_0_ELEMS).cast());
+                _mm512_maskz_mul_ps(lanes, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d)
             }
         }
     }
@@ -241,7 +248,8 @@ pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStat
     match x.kind() {
         F32 => run_self::<F32>(x, offset, st),
         F16 => run_self::<F16>(x, offset, st),
-        _ => run_self::<BF16>(x, offset, st),
+        BF16 => run_self::<BF16>(x, offset, st),
+        _ => run_self::<Q8_0>(x, offset, st),
     }
 }
 

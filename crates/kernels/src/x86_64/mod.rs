@@ -23,10 +23,19 @@ pub(crate) const BLOCK: usize = 4096;
 pub(crate) const PREFETCH_AHEAD: usize = 4096;
 
 /// Asks for the stored bytes [`PREFETCH_AHEAD`] past element `j` of kind `K` at `p`, once per
-/// 64-byte line (when `j` starts one); the vector loops call it every step.
+/// 64-byte line (when `j` starts one; for `Q8_0`, once per 34-byte block); the vector loops
+/// call it every step.
 #[inline(always)]
 pub(crate) fn prefetch_line<const K: u8>(p: *const u8, j: usize) {
-    let size = if K == crate::elements::F32 { 4 } else { 2 };
+    use crate::elements::{F32, Q8_0, Q8_0_BYTES, Q8_0_ELEMS};
+    if K == Q8_0 {
+        if j.is_multiple_of(Q8_0_ELEMS) {
+            let at = Q8_0_BYTES * (j / Q8_0_ELEMS) + PREFETCH_AHEAD;
+            crate::prefetch_at(p.wrapping_add(at));
+        }
+        return;
+    }
+    let size = if K == F32 { 4 } else { 2 };
     if (size * j).is_multiple_of(64) {
         crate::prefetch_at(p.wrapping_add(size * j + PREFETCH_AHEAD));
     }
@@ -135,18 +144,25 @@ fn hsum<const L: usize>(mut v: [f64; L]) -> f64 {
 /// `$b`, so every combination of sides gets its own monomorphized loop.
 macro_rules! by_kinds {
     ($run:ident, $a:expr, $b:expr $(, $arg:expr)*) => {{
-        use $crate::elements::{BF16, F16, F32};
+        use $crate::elements::{BF16, F16, F32, Q8_0};
         let (a, b) = ($a, $b);
         match (a.kind(), b.kind()) {
             (F32, F32) => $run::<F32, F32>(a, b $(, $arg)*),
             (F32, F16) => $run::<F32, F16>(a, b $(, $arg)*),
-            (F32, _) => $run::<F32, BF16>(a, b $(, $arg)*),
+            (F32, BF16) => $run::<F32, BF16>(a, b $(, $arg)*),
+            (F32, _) => $run::<F32, Q8_0>(a, b $(, $arg)*),
             (F16, F32) => $run::<F16, F32>(a, b $(, $arg)*),
             (F16, F16) => $run::<F16, F16>(a, b $(, $arg)*),
-            (F16, _) => $run::<F16, BF16>(a, b $(, $arg)*),
-            (_, F32) => $run::<BF16, F32>(a, b $(, $arg)*),
-            (_, F16) => $run::<BF16, F16>(a, b $(, $arg)*),
-            (_, _) => $run::<BF16, BF16>(a, b $(, $arg)*),
+            (F16, BF16) => $run::<F16, BF16>(a, b $(, $arg)*),
+            (F16, _) => $run::<F16, Q8_0>(a, b $(, $arg)*),
+            (BF16, F32) => $run::<BF16, F32>(a, b $(, $arg)*),
+            (BF16, F16) => $run::<BF16, F16>(a, b $(, $arg)*),
+            (BF16, BF16) => $run::<BF16, BF16>(a, b $(, $arg)*),
+            (BF16, _) => $run::<BF16, Q8_0>(a, b $(, $arg)*),
+            (_, F32) => $run::<Q8_0, F32>(a, b $(, $arg)*),
+            (_, F16) => $run::<Q8_0, F16>(a, b $(, $arg)*),
+            (_, BF16) => $run::<Q8_0, BF16>(a, b $(, $arg)*),
+            (_, _) => $run::<Q8_0, Q8_0>(a, b $(, $arg)*),
         }
     }};
 }
