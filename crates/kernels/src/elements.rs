@@ -13,19 +13,41 @@ pub(crate) const F16: u8 = 1;
 pub(crate) const BF16: u8 = 2;
 /// See [`F32`].
 pub(crate) const Q8_0: u8 = 3;
+/// See [`F32`].
+pub(crate) const Q4_0: u8 = 4;
+/// See [`F32`].
+pub(crate) const Q4_1: u8 = 5;
 
-/// Elements and bytes of one ggml `Q8_0` block: a little-endian binary16 scale `d`, then 32
-/// signed bytes `q`; element `i` is `q[i] as f32 * d` (one `f32` product, as ggml and
-/// `modeldiff-formats` decode it).
-pub(crate) const Q8_0_ELEMS: usize = 32;
-/// See [`Q8_0_ELEMS`].
-pub(crate) const Q8_0_BYTES: usize = 34;
+/// Elements per block of the ggml block kinds ([`Q8_0`], [`Q4_0`], [`Q4_1`]).
+pub(crate) const QBLOCK_ELEMS: usize = 32;
+
+/// Bytes per block of kind `k` (0 for kinds that are not blocks):
+/// - `Q8_0`, 34: a little-endian binary16 scale `d`, then 32 signed bytes `q`; element `i` is
+///   `q[i] as f32 * d`;
+/// - `Q4_0`, 18: `d`, then 16 bytes whose low nibbles are elements 0..16 and high nibbles
+///   16..32; an element is `d * (nibble − 8) as f32`;
+/// - `Q4_1`, 20: `d`, a binary16 offset `m`, then the nibbles as for `Q4_0`; an element is
+///   `d * nibble as f32 + m` (a product, then a sum: two roundings, as ggml decodes it).
+pub(crate) const fn block_bytes(k: u8) -> usize {
+    match k {
+        Q8_0 => 34,
+        Q4_0 => 18,
+        Q4_1 => 20,
+        _ => 0,
+    }
+}
 
 /// One side of a pair of slices for [`crate::DiffStats::update_elements`]: `f32` values, or
 /// stored bytes decoded to `f32` in registers, with no `f32` copy: little-endian IEEE binary16
 /// or bfloat16 values (2 bytes per element, converted exactly as [`crate::convert`] does), or
-/// ggml `Q8_0` blocks (34 bytes per 32 elements: a little-endian binary16 scale `d`, then 32
-/// signed bytes `q`; element `i` is `q[i] as f32 * d`, one `f32` product).
+/// ggml blocks of 32 elements, decoded with ggml's formulas in `f32` (so exactly as
+/// `modeldiff-formats` and gguf-py decode them):
+/// - `Q8_0` (34 bytes): a little-endian binary16 scale `d`, then 32 signed bytes `q`;
+///   element `i` is `q[i] as f32 * d`;
+/// - `Q4_0` (18 bytes): `d`, then 16 bytes whose low nibbles are elements 0..16 and high
+///   nibbles 16..32; an element is `d * (nibble − 8) as f32`;
+/// - `Q4_1` (20 bytes): `d`, a binary16 offset `m`, then nibbles as in `Q4_0`; an element is
+///   `d * nibble as f32 + m`.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Elements<'a> {
@@ -37,16 +59,23 @@ pub enum Elements<'a> {
     BF16(&'a [u8]),
     /// ggml `Q8_0` blocks (whole blocks only).
     Q8_0(&'a [u8]),
+    /// ggml `Q4_0` blocks (whole blocks only).
+    Q4_0(&'a [u8]),
+    /// ggml `Q4_1` blocks (whole blocks only).
+    Q4_1(&'a [u8]),
 }
 
 impl<'a> Elements<'a> {
     /// Number of elements (whole elements only: an odd trailing byte, or the bytes of a partial
-    /// `Q8_0` block, are none).
+    /// block, are none).
     pub fn len(&self) -> usize {
-        match self {
-            Elements::F32(v) => v.len(),
-            Elements::F16(b) | Elements::BF16(b) => b.len() / 2,
-            Elements::Q8_0(b) => b.len() / Q8_0_BYTES * Q8_0_ELEMS,
+        match self.blocks() {
+            Some((b, bb)) => b.len() / bb * QBLOCK_ELEMS,
+            None => match self {
+                Elements::F32(v) => v.len(),
+                Elements::F16(b) | Elements::BF16(b) => b.len() / 2,
+                _ => unreachable!("block kinds answer `blocks`"),
+            },
         }
     }
 
@@ -55,44 +84,59 @@ impl<'a> Elements<'a> {
         self.len() == 0
     }
 
-    /// Whether a byte slice ends in a partial element (an odd trailing byte, a partial `Q8_0`
-    /// block): never a valid input.
-    pub(crate) fn has_partial_element(&self) -> bool {
-        match self {
-            Elements::F32(_) => false,
-            Elements::F16(b) | Elements::BF16(b) => b.len() % 2 != 0,
-            Elements::Q8_0(b) => b.len() % Q8_0_BYTES != 0,
+    /// The bytes and the bytes per block of a block kind; `None` for the others.
+    fn blocks(&self) -> Option<(&'a [u8], usize)> {
+        match *self {
+            Elements::Q8_0(b) | Elements::Q4_0(b) | Elements::Q4_1(b) => {
+                Some((b, block_bytes(self.kind())))
+            }
+            _ => None,
         }
     }
 
-    /// The kind tag ([`F32`], [`F16`], [`BF16`] or [`Q8_0`]).
+    /// Whether a byte slice ends in a partial element (an odd trailing byte, a partial block):
+    /// never a valid input.
+    pub(crate) fn has_partial_element(&self) -> bool {
+        match (self.blocks(), self) {
+            (Some((b, bb)), _) => b.len() % bb != 0,
+            (None, Elements::F16(b) | Elements::BF16(b)) => b.len() % 2 != 0,
+            _ => false,
+        }
+    }
+
+    /// The kind tag ([`F32`], [`F16`], [`BF16`], [`Q8_0`], [`Q4_0`] or [`Q4_1`]).
     pub(crate) fn kind(&self) -> u8 {
         match self {
             Elements::F32(_) => F32,
             Elements::F16(_) => F16,
             Elements::BF16(_) => BF16,
             Elements::Q8_0(_) => Q8_0,
+            Elements::Q4_0(_) => Q4_0,
+            Elements::Q4_1(_) => Q4_1,
         }
     }
 
     /// Elements `r`.
     ///
     /// # Panics
-    /// If `r` is out of bounds, or (`Q8_0`) does not start and end at block boundaries; the
-    /// kernels slice at multiples of their 4096-pair block and at the end.
+    /// If `r` is out of bounds, or (block kinds) does not start and end at block boundaries;
+    /// the kernels slice at multiples of their 4096-pair block and at the end.
     pub(crate) fn slice(&self, r: Range<usize>) -> Elements<'a> {
+        let bb = block_bytes(self.kind());
+        let blocks = |b: &'a [u8]| {
+            assert!(
+                r.start.is_multiple_of(QBLOCK_ELEMS) && r.end.is_multiple_of(QBLOCK_ELEMS),
+                "block elements are sliced at block boundaries"
+            );
+            &b[r.start / QBLOCK_ELEMS * bb..r.end / QBLOCK_ELEMS * bb]
+        };
         match *self {
-            Elements::F32(v) => Elements::F32(&v[r]),
+            Elements::F32(v) => Elements::F32(&v[r.clone()]),
             Elements::F16(b) => Elements::F16(&b[2 * r.start..2 * r.end]),
             Elements::BF16(b) => Elements::BF16(&b[2 * r.start..2 * r.end]),
-            Elements::Q8_0(b) => {
-                assert!(
-                    r.start.is_multiple_of(Q8_0_ELEMS) && r.end.is_multiple_of(Q8_0_ELEMS),
-                    "Q8_0 elements are sliced at block boundaries"
-                );
-                let (s, e) = (r.start / Q8_0_ELEMS, r.end / Q8_0_ELEMS);
-                Elements::Q8_0(&b[s * Q8_0_BYTES..e * Q8_0_BYTES])
-            }
+            Elements::Q8_0(b) => Elements::Q8_0(blocks(b)),
+            Elements::Q4_0(b) => Elements::Q4_0(blocks(b)),
+            Elements::Q4_1(b) => Elements::Q4_1(blocks(b)),
         }
     }
 
@@ -101,7 +145,11 @@ impl<'a> Elements<'a> {
     pub(crate) fn as_ptr(&self) -> *const u8 {
         match self {
             Elements::F32(v) => v.as_ptr().cast(),
-            Elements::F16(b) | Elements::BF16(b) | Elements::Q8_0(b) => b.as_ptr(),
+            Elements::F16(b)
+            | Elements::BF16(b)
+            | Elements::Q8_0(b)
+            | Elements::Q4_0(b)
+            | Elements::Q4_1(b) => b.as_ptr(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The scalar reference implementation: the semantics every SIMD routine must reproduce.
 
-use crate::elements::{Elements, Q8_0_BYTES, Q8_0_ELEMS};
+use crate::elements::{block_bytes, Elements, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS};
 use crate::stats::DiffStats;
 
 /// Adds the pairs `(a[i], b[i])` to `st`, one at a time, in `f64`.
@@ -14,7 +14,7 @@ pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) 
 }
 
 /// [`accumulate`] over [`Elements`]: each stored value is decoded when it is read (halves
-/// exactly as `crate::convert` converts them, `Q8_0` as `q as f32 * d`), so the result is the
+/// exactly as `crate::convert` converts them, blocks by ggml's formulas), so the result is the
 /// same as decoding both sides first. The caller guarantees `a.len() == b.len()`.
 pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     debug_assert_eq!(a.len(), b.len());
@@ -28,6 +28,8 @@ pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mu
         Elements::F16(x) => with_b(|i| h(x, i), b, offset, st),
         Elements::BF16(x) => with_b(|i| bf(x, i), b, offset, st),
         Elements::Q8_0(x) => with_b(|i| q8_0(x, i), b, offset, st),
+        Elements::Q4_0(x) => with_b(|i| q4_0(x, i), b, offset, st),
+        Elements::Q4_1(x) => with_b(|i| q4_1(x, i), b, offset, st),
     }
 }
 
@@ -40,6 +42,8 @@ fn with_b(a: impl Fn(usize) -> f32, b: Elements, offset: u64, st: &mut DiffStats
         Elements::F16(y) => accumulate_by(n, a, |i| h(y, i), offset, st),
         Elements::BF16(y) => accumulate_by(n, a, |i| bf(y, i), offset, st),
         Elements::Q8_0(y) => accumulate_by(n, a, |i| q8_0(y, i), offset, st),
+        Elements::Q4_0(y) => accumulate_by(n, a, |i| q4_0(y, i), offset, st),
+        Elements::Q4_1(y) => accumulate_by(n, a, |i| q4_1(y, i), offset, st),
     }
 }
 
@@ -55,12 +59,50 @@ fn bf(v: &[u8], i: usize) -> f32 {
     f32::from_bits((u16::from_le_bytes([v[2 * i], v[2 * i + 1]]) as u32) << 16)
 }
 
+/// The block of kind `K` holding element `i` of `v`, and `i`'s place in it.
+#[inline(always)]
+fn block<const K: u8>(v: &[u8], i: usize) -> (&[u8], usize) {
+    let bb = block_bytes(K);
+    let at = bb * (i / QBLOCK_ELEMS);
+    (&v[at..at + bb], i % QBLOCK_ELEMS)
+}
+
+/// The little-endian binary16 at `at` of `b`, as `f32`.
+#[inline(always)]
+fn half_at(b: &[u8], at: usize) -> f32 {
+    half::f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f32()
+}
+
+/// The 4-bit value `r` (0..32) of the 16 nibble bytes `qs`: low nibbles first, then high.
+#[inline(always)]
+fn nibble(qs: &[u8], r: usize) -> u8 {
+    let q = qs[r % 16];
+    if r < 16 {
+        q & 0x0f
+    } else {
+        q >> 4
+    }
+}
+
 /// Element `i` of `Q8_0` blocks: `q as f32 * d`.
 #[inline(always)]
 fn q8_0(v: &[u8], i: usize) -> f32 {
-    let blk = &v[Q8_0_BYTES * (i / Q8_0_ELEMS)..];
-    let d = half::f16::from_bits(u16::from_le_bytes([blk[0], blk[1]])).to_f32();
-    blk[2 + i % Q8_0_ELEMS] as i8 as f32 * d
+    let (blk, r) = block::<Q8_0>(v, i);
+    blk[2 + r] as i8 as f32 * half_at(blk, 0)
+}
+
+/// Element `i` of `Q4_0` blocks: `d * (nibble - 8) as f32`.
+#[inline(always)]
+fn q4_0(v: &[u8], i: usize) -> f32 {
+    let (blk, r) = block::<Q4_0>(v, i);
+    half_at(blk, 0) * (nibble(&blk[2..], r) as i8 - 8) as f32
+}
+
+/// Element `i` of `Q4_1` blocks: `d * nibble as f32 + m`.
+#[inline(always)]
+fn q4_1(v: &[u8], i: usize) -> f32 {
+    let (blk, r) = block::<Q4_1>(v, i);
+    half_at(blk, 0) * nibble(&blk[4..], r) as f32 + half_at(blk, 2)
 }
 
 /// A side against itself: by definition [`accumulate_elements`] with `x` on both sides (the

@@ -629,99 +629,152 @@ fn optimistic_and_careful_sweeps_agree_and_any_nonfinite_value_forces_the_carefu
     }
 }
 
-/// `Q8_0` blocks of `n` elements (a multiple of 32) with random signed bytes (−128 and 127
-/// included) under the scales `scales` in turn (binary16 bits), and B's blocks: A's with some
-/// bytes moved by one, some blocks rescaled.
-fn q8_0_pair(seed: u64, n: usize, scales: &[u16]) -> (Vec<u8>, Vec<u8>) {
+/// The ggml block kinds as (name, bytes per block, side constructor).
+#[allow(clippy::type_complexity)]
+const BLOCK_KINDS: &[(&str, usize, fn(&[u8]) -> Elements<'_>)] = &[
+    ("q8_0", 34, |b| Elements::Q8_0(b)),
+    ("q4_0", 18, |b| Elements::Q4_0(b)),
+    ("q4_1", 20, |b| Elements::Q4_1(b)),
+];
+
+/// Blocks of `n` elements (a multiple of 32) of `bb` bytes: random quant bytes (the extremes
+/// included) under the binary16 scales `scales` in turn (for `Q4_1`, the next scale is the
+/// offset), and B's blocks: A's with some bytes moved by one, some blocks rescaled.
+fn block_pair(seed: u64, n: usize, bb: usize, scales: &[u16]) -> (Vec<u8>, Vec<u8>) {
     let mut rng = Rng(seed | 1);
     let (mut a, mut b) = (Vec::new(), Vec::new());
+    let head = if bb == 20 { 4 } else { 2 };
     for blk in 0..n / 32 {
         let d = scales[blk % scales.len()];
-        let q: Vec<u8> = (0..32)
+        let m = scales[(blk + 1) % scales.len()];
+        let q: Vec<u8> = (0..bb - head)
             .map(|i| match i {
                 0 if blk % 3 == 0 => 0x80,
                 1 if blk % 3 == 0 => 0x7f,
+                2 if blk % 3 == 0 => 0xff,
+                3 if blk % 3 == 0 => 0x00,
                 _ => rng.next_u64() as u8,
             })
             .collect();
-        a.extend(d.to_le_bytes());
+        let head_bytes = |d: u16| {
+            let mut h = d.to_le_bytes().to_vec();
+            if head == 4 {
+                h.extend(m.to_le_bytes());
+            }
+            h
+        };
+        a.extend(head_bytes(d));
         a.extend(&q);
-        let d_b = if blk % 5 == 4 { 0x3c00 } else { d };
-        b.extend(d_b.to_le_bytes());
+        b.extend(head_bytes(if blk % 5 == 4 { 0x3c00 } else { d }));
         b.extend(q.iter().map(|&x| match rng.next_u64() % 4 {
-            0 => x.wrapping_add(1),
+            0 => x ^ 1,
             _ => x,
         }));
     }
     (a, b)
 }
 
-/// `Q8_0` blocks decoded by definition: `q as f32 * d`, `d` the binary16 scale.
-fn q8_0_decoded(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(34)
-        .flat_map(|blk| {
-            let d = half::f16::from_le_bytes([blk[0], blk[1]]).to_f32();
-            blk[2..].iter().map(move |&q| q as i8 as f32 * d)
-        })
-        .collect()
+/// Blocks decoded by definition (ggml's formulas in `f32`).
+fn blocks_decoded(kind: &str, bytes: &[u8]) -> Vec<f32> {
+    let h = |b: &[u8], at: usize| half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32();
+    let nibbles = |qs: &[u8]| -> Vec<u8> {
+        let mut v: Vec<u8> = qs.iter().map(|q| q & 0x0f).collect();
+        v.extend(qs.iter().map(|q| q >> 4));
+        v
+    };
+    match kind {
+        "q8_0" => bytes
+            .chunks_exact(34)
+            .flat_map(|b| b[2..].iter().map(move |&q| q as i8 as f32 * h(b, 0)))
+            .collect(),
+        "q4_0" => bytes
+            .chunks_exact(18)
+            .flat_map(|b| {
+                let d = h(b, 0);
+                nibbles(&b[2..])
+                    .into_iter()
+                    .map(move |q| d * (q as f32 - 8.0))
+            })
+            .collect(),
+        _ => bytes
+            .chunks_exact(20)
+            .flat_map(|b| {
+                let (d, m) = (h(b, 0), h(b, 2));
+                nibbles(&b[4..]).into_iter().map(move |q| d * q as f32 + m)
+            })
+            .collect(),
+    }
 }
 
-/// The fused kernels read `Q8_0` blocks in registers: bit for bit what decoding to `f32` and
-/// the same ISA's `f32` kernel give, against every other kind of side and itself, for the
-/// scalar twin too; the self-comparison kernel agrees; non-finite and zero scales are counted
-/// as decoding gives them.
+/// The fused kernels read ggml blocks (`Q8_0`, `Q4_0`, `Q4_1`) in registers: bit for bit what
+/// decoding to `f32` and the same ISA's `f32` kernel give, against every other kind of side
+/// (blocks of each kind, halves, `f32`) on either side, for the scalar twin too; the
+/// self-comparison kernel agrees; non-finite and zero scales count as decoding gives them.
 #[test]
-fn fused_q8_0_equals_decode_then_update_and_match_scalar() {
+fn fused_blocks_equal_decode_then_update_and_match_scalar() {
     // Ordinary scales, then specials: +inf, NaN, zero, a subnormal, the largest finite.
-    let plain: &[u16] = &[0x2e66, 0x1c00, 0x3c00, 0x2000];
+    let plain: &[u16] = &[0x2e66, 0x1c00, 0x3c00, 0xa000];
     let special: &[u16] = &[0x2e66, 0x7c00, 0x1c00, 0x7e00, 0x0000, 0x0001, 0x7bff];
     for isa in Isa::available() {
-        for n in [32usize, 64, 96, 4096, 4096 + 32, 3 * 4096 + 96] {
+        for n in [32usize, 64, 96, 4096 + 32, 3 * 4096 + 96] {
             for (si, scales) in [plain, special].into_iter().enumerate() {
-                let (qa, qb) = q8_0_pair(n as u64 + si as u64, n, scales);
-                let (da, db) = (q8_0_decoded(&qa), q8_0_decoded(&qb));
-                let (wa, wb) = (Elements::Q8_0(&qa), Elements::Q8_0(&qb));
-                assert_eq!(wa.len(), n);
-                // Against Q8_0, and against each other kind (the other side's values are B's
-                // decoded values rounded to that kind).
-                let mut sides: Vec<(String, Elements, Vec<f32>)> =
-                    vec![("q8_0".into(), wb, db.clone())];
-                let enc: Vec<(String, Vec<u8>)> = ["f16", "bf16"]
+                let data: Vec<_> = BLOCK_KINDS
                     .iter()
-                    .map(|k| (k.to_string(), encode(k, &db)))
+                    .map(|&(k, bb, _)| {
+                        let (x, y) =
+                            block_pair(n as u64 * 3 + si as u64 + bb as u64, n, bb, scales);
+                        let (dx, dy) = (blocks_decoded(k, &x), blocks_decoded(k, &y));
+                        (x, y, dx, dy)
+                    })
                     .collect();
-                for (k, e) in &enc {
-                    sides.push((k.clone(), side(k, &db, e), decoded(isa, k, &db, e)));
-                }
-                sides.push(("f32".into(), Elements::F32(&db), db.clone()));
-                for (kb, eb, vb) in &sides {
-                    for swap in [false, true] {
-                        let what = format!("q8_0 vs {kb} n={n} scales {si} swap={swap}");
-                        let (x, y, vx, vy) = if swap {
-                            (*eb, wa, vb.as_slice(), da.as_slice())
-                        } else {
-                            (wa, *eb, da.as_slice(), vb.as_slice())
-                        };
-                        let mut fused = DiffStats::default();
-                        fused.update_elements_with(isa, x, y, 7);
-                        let mut two_pass = DiffStats::default();
-                        two_pass.update_with(isa, vx, vy, 7);
-                        assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
-                        let mut r = DiffStats::default();
-                        scalar::accumulate_elements(x, y, 7, &mut r);
-                        assert_same(isa, &fused, &r, &what);
+                for (&(ka, _, wrap_a), (xa, _, da, _)) in BLOCK_KINDS.iter().zip(&data) {
+                    let wa = wrap_a(xa);
+                    assert_eq!(wa.len(), n);
+                    // Every other side: each block kind's B, and this kind's B decoded and
+                    // stored as halves or f32.
+                    let mut sides: Vec<(String, Elements, Vec<f32>)> = BLOCK_KINDS
+                        .iter()
+                        .zip(&data)
+                        .map(|(&(k, _, w), (_, y, _, dy))| (k.to_string(), w(y), dy.clone()))
+                        .collect();
+                    let own = BLOCK_KINDS.iter().position(|k| k.0 == ka).unwrap();
+                    let db = &data[own].3;
+                    let enc: Vec<(&str, Vec<u8>)> = ["f16", "bf16"]
+                        .iter()
+                        .map(|&k| (k, encode(k, db)))
+                        .collect();
+                    for (k, e) in &enc {
+                        sides.push((k.to_string(), side(k, db, e), decoded(isa, k, db, e)));
                     }
-                }
-                let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
-                s.update_self_with(isa, wa, 3);
-                r.update_elements_with(isa, wa, wa, 3);
-                assert_eq!(s, r, "{isa:?} self n={n} scales {si}");
-                if si == 1 && n >= 64 {
-                    assert!(
-                        s.nonfinite_a() > 0,
-                        "the special scales give non-finite values"
-                    );
+                    sides.push(("f32".into(), Elements::F32(db), db.clone()));
+                    for (kb, eb, vb) in &sides {
+                        for swap in [false, true] {
+                            let what = format!("{ka} vs {kb} n={n} scales {si} swap={swap}");
+                            let (x, y, vx, vy) = if swap {
+                                (*eb, wa, vb.as_slice(), da.as_slice())
+                            } else {
+                                (wa, *eb, da.as_slice(), vb.as_slice())
+                            };
+                            let mut fused = DiffStats::default();
+                            fused.update_elements_with(isa, x, y, 7);
+                            let mut two_pass = DiffStats::default();
+                            two_pass.update_with(isa, vx, vy, 7);
+                            assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
+                            let mut r = DiffStats::default();
+                            scalar::accumulate_elements(x, y, 7, &mut r);
+                            assert_same(isa, &fused, &r, &what);
+                        }
+                    }
+                    let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
+                    s.update_self_with(isa, wa, 3);
+                    r.update_elements_with(isa, wa, wa, 3);
+                    assert_eq!(s, r, "{isa:?} {ka} self n={n} scales {si}");
+                    if si == 1 && n >= 64 {
+                        assert!(
+                            s.nonfinite_a() > 0,
+                            "{ka}: special scales, non-finite values"
+                        );
+                    }
                 }
             }
         }
@@ -730,7 +783,7 @@ fn fused_q8_0_equals_decode_then_update_and_match_scalar() {
 
 #[test]
 #[should_panic(expected = "whole elements")]
-fn a_partial_q8_0_block_is_refused() {
+fn a_partial_block_is_refused() {
     let mut s = DiffStats::default();
-    s.update_self(Elements::Q8_0(&[0u8; 35]), 0);
+    s.update_self(Elements::Q4_1(&[0u8; 39]), 0);
 }

@@ -602,11 +602,23 @@ mod tests {
             .collect()
     }
 
-    /// `Q8_0` GGUF tensors take the fused path (blocks read in registers) against `Q8_0` and
-    /// F32 tensors, and give what decoding to `f32` first gives, bit for bit, for any chunk
-    /// size (chunks are whole blocks).
+    /// `Q4_0` blocks of `n` elements: scale `scale`, nibble `i` from `q(i)` (0..16).
+    fn q4_0(n: usize, scale: f32, q: impl Fn(usize) -> u8) -> Vec<u8> {
+        (0..n / 32)
+            .flat_map(|blk| {
+                let mut b = half::f16::from_f32(scale).to_le_bytes().to_vec();
+                let at = |i: usize| q(32 * blk + i) & 0x0f;
+                b.extend((0..16).map(|i| at(i) | (at(i + 16) << 4)));
+                b
+            })
+            .collect()
+    }
+
+    /// Block-quantized GGUF tensors (`Q8_0`, `Q4_0`, `Q4_1`) take the fused path (blocks read
+    /// in registers) against each other and against F32, and give what decoding to `f32`
+    /// first gives, bit for bit, for any chunk size (chunks are whole blocks).
     #[test]
-    fn q8_0_pairs_are_fused_and_agree_with_two_pass() {
+    fn block_pairs_are_fused_and_agree_with_two_pass() {
         let n = 64 * 96;
         let qa = |i: usize| ((i * 7919) % 255) as i8;
         let qb = |i: usize| (((i * 7919) % 255) as i8).saturating_add((i % 3) as i8);
@@ -615,15 +627,34 @@ mod tests {
             let d = half::f16::from_f32(scale).to_f32();
             (0..n).map(|i| q(i) as f32 * d).collect::<Vec<f32>>()
         };
+        let nib = |i: usize| ((i * 31) % 16) as u8;
+        // Q4_1 with the offset −8·d is Q4_0 with the same scale and nibbles.
+        let q4_1 = {
+            let d = half::f16::from_f32(0.25);
+            let m = half::f16::from_f32(-2.0);
+            q4_0(n, 0.25, nib)
+                .chunks(18)
+                .flat_map(|b| {
+                    let mut v = d.to_le_bytes().to_vec();
+                    v.extend(m.to_le_bytes());
+                    v.extend(&b[2..]);
+                    v
+                })
+                .collect::<Vec<u8>>()
+        };
         let a = gguf_model(&[
             ("q", 8, &[64, 96], q8_0(n, 0.01, qa)),
             ("same", 8, &[64, 96], q8_0(n, 0.02, qa)),
             ("mix", 8, &[64, 96], q8_0(n, 0.01, qa)),
+            ("q4", 2, &[64, 96], q4_0(n, 0.25, nib)),
+            ("q4mix", 3, &[64, 96], q4_1.clone()),
         ]);
         let b = gguf_model(&[
             ("q", 8, &[64, 96], q8_0(n, 0.011, qb)),
             ("same", 8, &[64, 96], q8_0(n, 0.02, qa)),
             ("mix", 0, &[64, 96], f32s(decoded(0.011, &qb))),
+            ("q4", 3, &[64, 96], q4_1),
+            ("q4mix", 8, &[64, 96], q8_0(n, 0.25, |i| nib(i) as i8 - 8)),
         ]);
         for chunk in [256, 1024, 1 << 16] {
             let m = match_tensors(&a, &b, &Filter::default(), &[]);
@@ -646,8 +677,7 @@ mod tests {
                     .pairs
                     .iter()
                     .position(|x| a.tensors()[x.pairing.a].name == name);
-                let i = i.expect("a pair of that name");
-                let PairOutcome::Float(s) = of[i] else {
+                let PairOutcome::Float(s) = of[i.expect("a pair of that name")] else {
                     panic!("float pair")
                 };
                 s
@@ -659,6 +689,11 @@ mod tests {
                 (by_name("same").mismatches(), by_name("same").len()),
                 (0, n as u64)
             );
+            // The same values in three encodings: Q4_0, Q4_1 and Q8_0.
+            for name in ["q4", "q4mix"] {
+                let s = by_name(name);
+                assert_eq!((s.mismatches(), s.compared()), (0, n as u64), "{name}");
+            }
         }
     }
 

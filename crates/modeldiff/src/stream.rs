@@ -5,8 +5,8 @@
 //! compared elements, usually one [`Job`]) as [`Piece`]s: contiguous runs in both tensors. A
 //! consumer asks each piece for what it needs: the stored bytes of both sides when they share
 //! an encoding ([`Piece::encoded`], for an equal-bytes shortcut or a fused decoder), both sides
-//! as the fused kernels read them ([`Piece::elements`]: stored F16/BF16/`Q8_0` bytes or F32
-//! values, straight from the map), `f32` values ([`Piece::f32`], zero-copy for little-endian F32
+//! as the fused kernels read them ([`Piece::elements`]: stored F16/BF16 bytes, `Q8_0`/`Q4_0`/
+//! `Q4_1` blocks or F32 values, straight from the map), `f32` values ([`Piece::f32`], zero-copy for little-endian F32
 //! tensors), or exact integers ([`Piece::ints`]). Decoding goes into per-thread buffers, so memory stays bounded by
 //! threads × 2 × chunk whatever the model size. [`run_jobs`] runs a closure over every job of
 //! a [`Plan`] on the current rayon pool and returns the results in job order.
@@ -179,7 +179,8 @@ impl Piece<'_> {
     /// Both sides as the fused kernels of `modeldiff-kernels` read them
     /// ([`DiffStats::update_elements`](modeldiff_kernels::DiffStats::update_elements)), with no
     /// decoding and no copy: when at least one side is stored as contiguous little-endian F16,
-    /// BF16 or `Q8_0` (whole blocks), the other is one of those too or zero-copy F32, and the
+    /// BF16, `Q8_0`, `Q4_0` or `Q4_1` (whole blocks), the other is one of those too or
+    /// zero-copy F32, and the
     /// pair adds no constant to either side. `None` otherwise; [`Piece::f32`] then decodes.
     /// The values are the same as [`Piece::f32`]'s.
     pub fn elements(&self) -> Option<(Elements<'_>, Elements<'_>)> {
@@ -234,8 +235,9 @@ impl Piece<'_> {
     }
 }
 
-/// Elements `range` of tensor `index` as stored, when it is contiguous little-endian F16, BF16
-/// or `Q8_0` (bytes; for `Q8_0`, when `range` is whole blocks) or zero-copy F32 (values).
+/// Elements `range` of tensor `index` as stored, when it is contiguous little-endian F16, BF16,
+/// `Q8_0`, `Q4_0` or `Q4_1` (bytes; for blocks, when `range` is whole blocks) or zero-copy F32
+/// (values).
 fn raw_elements(model: &Model, index: usize, range: Range<usize>) -> Option<Elements<'_>> {
     let t = &model.tensors()[index];
     let bytes = |r: Range<usize>| model.encoded_range(index, r.start as u64..r.end as u64);
@@ -243,9 +245,12 @@ fn raw_elements(model: &Model, index: usize, range: Range<usize>) -> Option<Elem
         DType::F32 => model.f32_view(index).map(|v| Elements::F32(&v[range])),
         DType::F16 if t.byte_order == ByteOrder::Little => bytes(range).map(Elements::F16),
         DType::BF16 if t.byte_order == ByteOrder::Little => bytes(range).map(Elements::BF16),
-        DType::Quant(QuantType::Q8_0) if t.byte_order == ByteOrder::Little => {
-            bytes(range).map(Elements::Q8_0)
-        }
+        DType::Quant(q) if t.byte_order == ByteOrder::Little => match q {
+            QuantType::Q8_0 => bytes(range).map(Elements::Q8_0),
+            QuantType::Q4_0 => bytes(range).map(Elements::Q4_0),
+            QuantType::Q4_1 => bytes(range).map(Elements::Q4_1),
+            _ => None,
+        },
         _ => None,
     }
 }

@@ -5,7 +5,7 @@ use core::arch::x86_64::*;
 
 use super::{by_kinds, prefetch_line, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
-use crate::elements::{Elements, BF16, F16, F32, Q8_0, Q8_0_BYTES, Q8_0_ELEMS};
+use crate::elements::{block_bytes, Elements, BF16, F16, F32, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS};
 use crate::scalar;
 use crate::stats::DiffStats;
 
@@ -76,15 +76,45 @@ unsafe fn load<const K: u8>(p: *const u8, j: usize) -> __m256 {
                 let h = _mm_loadu_si128(p.add(2 * j).cast());
                 _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
             }
-            _ => {
+            Q8_0 => {
                 // `j` is a multiple of 8: one quarter of a block's 32 bytes.
-                let blk = p.add(Q8_0_BYTES * (j / Q8_0_ELEMS));
-                let d = _mm256_cvtph_ps(_mm_set1_epi16(blk.cast::<i16>().read_unaligned()));
-                let q = _mm_loadl_epi64(blk.add(2 + j % Q8_0_ELEMS).cast());
-                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d)
+                let blk = p.add(block_bytes(Q8_0) * (j / QBLOCK_ELEMS));
+                let q = _mm_loadl_epi64(blk.add(2 + j % QBLOCK_ELEMS).cast());
+                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), half_at(blk))
+            }
+            _ => {
+                // Q4_0 or Q4_1: elements r = j % 32 .. r + 8 are the low nibbles of nibble
+                // bytes r % 16 .. r % 16 + 8 when r < 16, else their high nibbles.
+                let blk = p.add(block_bytes(K) * (j / QBLOCK_ELEMS));
+                let r = j % QBLOCK_ELEMS;
+                let qs = blk.add(if K == Q4_0 { 2 } else { 4 } + r % 16);
+                let w = _mm256_cvtepu8_epi32(_mm_loadl_epi64(qs.cast()));
+                let nib = if r < 16 {
+                    _mm256_and_si256(w, _mm256_set1_epi32(0x0f))
+                } else {
+                    _mm256_srli_epi32::<4>(w)
+                };
+                if K == Q4_0 {
+                    let x = _mm256_cvtepi32_ps(_mm256_sub_epi32(nib, _mm256_set1_epi32(8)));
+                    _mm256_mul_ps(x, half_at(blk))
+                } else {
+                    let x = _mm256_mul_ps(_mm256_cvtepi32_ps(nib), half_at(blk));
+                    _mm256_add_ps(x, half_at(blk.add(2)))
+                }
             }
         }
     }
+}
+
+/// The little-endian binary16 at `p`, as `f32` in every lane.
+///
+/// # Safety
+/// Two bytes at `p` are readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+unsafe fn half_at(p: *const u8) -> __m256 {
+    // SAFETY: the caller guarantees the two bytes; the read is unaligned.
+    _mm256_cvtph_ps(_mm_set1_epi16(unsafe { p.cast::<i16>().read_unaligned() }))
 }
 
 /// The four `f64` lanes of `v`.
@@ -240,7 +270,9 @@ pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStat
         F32 => run_self::<F32>(x, offset, st),
         F16 => run_self::<F16>(x, offset, st),
         BF16 => run_self::<BF16>(x, offset, st),
-        _ => run_self::<Q8_0>(x, offset, st),
+        Q8_0 => run_self::<Q8_0>(x, offset, st),
+        Q4_0 => run_self::<Q4_0>(x, offset, st),
+        _ => run_self::<Q4_1>(x, offset, st),
     }
 }
 

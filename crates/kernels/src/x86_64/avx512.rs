@@ -5,7 +5,7 @@ use core::arch::x86_64::*;
 
 use super::{by_kinds, prefetch_line, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
-use crate::elements::{Elements, BF16, F16, F32, Q8_0, Q8_0_BYTES, Q8_0_ELEMS};
+use crate::elements::{block_bytes, Elements, BF16, F16, F32, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS};
 use crate::stats::DiffStats;
 
 /// AVX-512 twin of [`crate::scalar::accumulate`].
@@ -69,15 +69,48 @@ unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize) -> __m512 
                 let h = _mm256_maskz_loadu_epi16(lanes, p.add(2 * j).cast());
                 _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
             }
-            _ => {
+            Q8_0 => {
                 // `j` is a multiple of 16: the first or second half of a block's 32 bytes.
-                let blk = p.add(Q8_0_BYTES * (j / Q8_0_ELEMS));
-                let d = _mm512_cvtph_ps(_mm256_set1_epi16(blk.cast::<i16>().read_unaligned()));
-                let q = _mm_maskz_loadu_epi8(lanes, blk.add(2 + j % Q8_0_ELEMS).cast());
+                let blk = p.add(block_bytes(Q8_0) * (j / QBLOCK_ELEMS));
+                let d = half_at(blk);
+                let q = _mm_maskz_loadu_epi8(lanes, blk.add(2 + j % QBLOCK_ELEMS).cast());
                 _mm512_maskz_mul_ps(lanes, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d)
+            }
+            _ => {
+                // Q4_0 or Q4_1: the 16 nibble bytes hold elements 0..16 in their low nibbles
+                // (j a multiple of 32) and 16..32 in their high nibbles; the block is whole.
+                let blk = p.add(block_bytes(K) * (j / QBLOCK_ELEMS));
+                let qs = blk.add(if K == Q4_0 { 2 } else { 4 });
+                let w = _mm512_cvtepu8_epi32(_mm_loadu_si128(qs.cast()));
+                let nib = if j.is_multiple_of(QBLOCK_ELEMS) {
+                    _mm512_and_si512(w, _mm512_set1_epi32(0x0f))
+                } else {
+                    _mm512_srli_epi32::<4>(w)
+                };
+                let d = half_at(blk);
+                if K == Q4_0 {
+                    let x = _mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8)));
+                    _mm512_maskz_mul_ps(lanes, x, d)
+                } else {
+                    let x = _mm512_mul_ps(_mm512_cvtepi32_ps(nib), d);
+                    _mm512_maskz_add_ps(lanes, x, half_at(blk.add(2)))
+                }
             }
         }
     }
+}
+
+/// The little-endian binary16 at `p`, as `f32` in every lane.
+///
+/// # Safety
+/// Two bytes at `p` are readable.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+unsafe fn half_at(p: *const u8) -> __m512 {
+    // SAFETY: the caller guarantees the two bytes; the read is unaligned.
+    _mm512_cvtph_ps(_mm256_set1_epi16(unsafe {
+        p.cast::<i16>().read_unaligned()
+    }))
 }
 
 #[inline]
@@ -249,7 +282,9 @@ pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStat
         F32 => run_self::<F32>(x, offset, st),
         F16 => run_self::<F16>(x, offset, st),
         BF16 => run_self::<BF16>(x, offset, st),
-        _ => run_self::<Q8_0>(x, offset, st),
+        Q8_0 => run_self::<Q8_0>(x, offset, st),
+        Q4_0 => run_self::<Q4_0>(x, offset, st),
+        _ => run_self::<Q4_1>(x, offset, st),
     }
 }
 

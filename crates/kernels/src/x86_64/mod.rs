@@ -23,14 +23,15 @@ pub(crate) const BLOCK: usize = 4096;
 pub(crate) const PREFETCH_AHEAD: usize = 4096;
 
 /// Asks for the stored bytes [`PREFETCH_AHEAD`] past element `j` of kind `K` at `p`, once per
-/// 64-byte line (when `j` starts one; for `Q8_0`, once per 34-byte block); the vector loops
+/// 64-byte line (when `j` starts one; for the block kinds, once per block); the vector loops
 /// call it every step.
 #[inline(always)]
 pub(crate) fn prefetch_line<const K: u8>(p: *const u8, j: usize) {
-    use crate::elements::{F32, Q8_0, Q8_0_BYTES, Q8_0_ELEMS};
-    if K == Q8_0 {
-        if j.is_multiple_of(Q8_0_ELEMS) {
-            let at = Q8_0_BYTES * (j / Q8_0_ELEMS) + PREFETCH_AHEAD;
+    use crate::elements::{block_bytes, F32, QBLOCK_ELEMS};
+    let bb = block_bytes(K);
+    if bb != 0 {
+        if j.is_multiple_of(QBLOCK_ELEMS) {
+            let at = bb * (j / QBLOCK_ELEMS) + PREFETCH_AHEAD;
             crate::prefetch_at(p.wrapping_add(at));
         }
         return;
@@ -144,26 +145,31 @@ fn hsum<const L: usize>(mut v: [f64; L]) -> f64 {
 /// `$b`, so every combination of sides gets its own monomorphized loop.
 macro_rules! by_kinds {
     ($run:ident, $a:expr, $b:expr $(, $arg:expr)*) => {{
-        use $crate::elements::{BF16, F16, F32, Q8_0};
+        use $crate::elements::{BF16, F16, F32, Q4_0, Q4_1, Q8_0};
         let (a, b) = ($a, $b);
-        match (a.kind(), b.kind()) {
-            (F32, F32) => $run::<F32, F32>(a, b $(, $arg)*),
-            (F32, F16) => $run::<F32, F16>(a, b $(, $arg)*),
-            (F32, BF16) => $run::<F32, BF16>(a, b $(, $arg)*),
-            (F32, _) => $run::<F32, Q8_0>(a, b $(, $arg)*),
-            (F16, F32) => $run::<F16, F32>(a, b $(, $arg)*),
-            (F16, F16) => $run::<F16, F16>(a, b $(, $arg)*),
-            (F16, BF16) => $run::<F16, BF16>(a, b $(, $arg)*),
-            (F16, _) => $run::<F16, Q8_0>(a, b $(, $arg)*),
-            (BF16, F32) => $run::<BF16, F32>(a, b $(, $arg)*),
-            (BF16, F16) => $run::<BF16, F16>(a, b $(, $arg)*),
-            (BF16, BF16) => $run::<BF16, BF16>(a, b $(, $arg)*),
-            (BF16, _) => $run::<BF16, Q8_0>(a, b $(, $arg)*),
-            (_, F32) => $run::<Q8_0, F32>(a, b $(, $arg)*),
-            (_, F16) => $run::<Q8_0, F16>(a, b $(, $arg)*),
-            (_, BF16) => $run::<Q8_0, BF16>(a, b $(, $arg)*),
-            (_, _) => $run::<Q8_0, Q8_0>(a, b $(, $arg)*),
+        match a.kind() {
+            F32 => $crate::x86_64::by_kind_b!($run, F32, a, b $(, $arg)*),
+            F16 => $crate::x86_64::by_kind_b!($run, F16, a, b $(, $arg)*),
+            BF16 => $crate::x86_64::by_kind_b!($run, BF16, a, b $(, $arg)*),
+            Q8_0 => $crate::x86_64::by_kind_b!($run, Q8_0, a, b $(, $arg)*),
+            Q4_0 => $crate::x86_64::by_kind_b!($run, Q4_0, a, b $(, $arg)*),
+            _ => $crate::x86_64::by_kind_b!($run, Q4_1, a, b $(, $arg)*),
         }
     }};
 }
+
+/// [`by_kinds`]' inner match, on the kind of `$b` with A's kind `$ka` fixed.
+macro_rules! by_kind_b {
+    ($run:ident, $ka:ident, $a:expr, $b:expr $(, $arg:expr)*) => {
+        match $b.kind() {
+            F32 => $run::<$ka, F32>($a, $b $(, $arg)*),
+            F16 => $run::<$ka, F16>($a, $b $(, $arg)*),
+            BF16 => $run::<$ka, BF16>($a, $b $(, $arg)*),
+            Q8_0 => $run::<$ka, Q8_0>($a, $b $(, $arg)*),
+            Q4_0 => $run::<$ka, Q4_0>($a, $b $(, $arg)*),
+            _ => $run::<$ka, Q4_1>($a, $b $(, $arg)*),
+        }
+    };
+}
+pub(crate) use by_kind_b;
 pub(crate) use by_kinds;
