@@ -5,9 +5,10 @@
 //! compared elements, usually one [`Job`]) as [`Piece`]s: contiguous runs in both tensors. A
 //! consumer asks each piece for what it needs: the stored bytes of both sides when they share
 //! an encoding ([`Piece::encoded`], for an equal-bytes shortcut or a fused decoder), both sides
-//! as the fused kernels read them ([`Piece::elements`]: stored F16/BF16 bytes, `Q8_0`/`Q4_0`/
-//! `Q4_1` blocks or F32 values, straight from the map), `f32` values ([`Piece::f32`], zero-copy for little-endian F32
-//! tensors), or exact integers ([`Piece::ints`]). Decoding goes into per-thread buffers, so memory stays bounded by
+//! as the fused kernels read them ([`Piece::elements`]: stored F16/BF16 bytes, `Q8_0`, `Q4_0`
+//! or `Q4_1` blocks, or F32 values, straight from the map), `f32` values ([`Piece::f32`],
+//! zero-copy for little-endian F32 tensors), or exact integers ([`Piece::ints`]). Decoding
+//! goes into per-thread buffers, so memory stays bounded by
 //! threads × 2 × chunk whatever the model size. [`run_jobs`] runs a closure over every job of
 //! a [`Plan`] on the current rayon pool and returns the results in job order.
 
