@@ -36,6 +36,15 @@ def safetensors_seeds():
     ], metadata={"format": "pt", "k": "v"})
     yield "f8e5m2-u32", mf.safetensors([("x", "F8_E5M2", [33], rb(33)),
                                         ("y", "U32", [2, 2], rb(16))])
+    # Every form of entry the safetensors crate reads (and so the one-pass header reader): an
+    # entry as an array, a dtype as a one-key object, unknown fields, null metadata, entries out
+    # of offset order, zero-sized tensors sharing an offset. No rng: the other seeds stay put.
+    yield "forms", mf.safetensors_raw(
+        b'{"__metadata__":null,"c":["U8",[2],[4,6]],'
+        b'"b":{"x":[1,{"y":null}],"dtype":{"I16":null},"shape":[2],"data_offsets":[0,4]},'
+        b'"z1":{"dtype":"F32","shape":[0],"data_offsets":[6,6]},'
+        b'"z0":{"dtype":"F16","shape":[3,0],"data_offsets":[6,6]}}',
+        bytes(range(6)))
 
 
 def index_seeds():

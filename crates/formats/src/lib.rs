@@ -81,6 +81,10 @@ pub use error::{DecodeError, Error, Result};
 pub use model::{Format, MetaValue, Model, Property, PropertyKey, PropertyValue, TensorInfo};
 pub use options::OpenOptions;
 pub use quant::QuantType;
+/// Test and fuzzing hook: where the one-pass SafeTensors header reader and the old path
+/// (the `safetensors` crate) disagree on a file's bytes, or `None`.
+#[doc(hidden)]
+pub use safetensors::fast_path_disagreement as safetensors_fast_path_disagreement;
 pub use safetensors::{parse_shard_index, ShardIndex};
 pub use write::{write_atomic, SafeTensorsWriter, TensorSpec};
 

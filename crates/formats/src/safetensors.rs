@@ -1,11 +1,14 @@
 //! SafeTensors: single files, and sharded checkpoints described by a `*.safetensors.index.json`
 //! (the same index logic opens `pytorch_model.bin.index.json`, whose shards are PyTorch files).
 //!
-//! Header validation is delegated to the `safetensors` crate (header length bound of 100 MB,
-//! UTF-8 JSON, offsets contiguous from zero with no gaps or overlaps, byte sizes equal to
-//! shape × dtype size, the data section exactly covered). Shard indexes are validated here:
-//! every shard path stays inside the index's directory, and every indexed tensor exists in its
-//! shard.
+//! A file's header is read in one typed pass (`header.rs`) that applies the `safetensors`
+//! crate's rules (header length bound of 100 MB, UTF-8 JSON, offsets contiguous from zero with
+//! no gaps or overlaps, byte sizes equal to shape × dtype size, the data section exactly
+//! covered) and declines duplicate names. It never reports an error itself: a header it does not
+//! accept goes through the crate's `SafeTensors::read_metadata` and our duplicate check again,
+//! which give the messages (`parse_slow`), and `fast_path_disagreement` holds the two paths to
+//! the same answers for tests and the fuzzer. Shard indexes are validated here: every shard
+//! path stays inside the index's directory, and every indexed tensor exists in its shard.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -16,6 +19,10 @@ use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
 use crate::mmap::Storage;
 use crate::model::{Format, MetaValue, Model, Property, PropertyKey, TensorInfo};
+
+mod header;
+#[cfg(test)]
+mod tests;
 
 const FORMAT: &str = "safetensors";
 
@@ -82,8 +89,18 @@ fn truncation(bytes: &[u8]) -> Option<String> {
     })
 }
 
-/// Parses and validates one SafeTensors file held in `storages[storage]`.
+/// Parses and validates one SafeTensors file held in `storages[storage]`: in one pass when the
+/// header is acceptable (`header.rs`), else through `parse_slow`, which names what is wrong.
 fn parse(path: &Path, bytes: &[u8], storage: usize) -> Result<Parsed> {
+    match header::parse(bytes, storage) {
+        Ok(parsed) => Ok(parsed),
+        Err(_) => parse_slow(path, bytes, storage),
+    }
+}
+
+/// What [`parse`] did before the fast path, and still does for every header the fast path
+/// declines: our duplicate check, then the `safetensors` crate, then our messages for its errors.
+fn parse_slow(path: &Path, bytes: &[u8], storage: usize) -> Result<Parsed> {
     if let Some(name) = duplicate_name(bytes) {
         return Err(Error::malformed(
             path,
@@ -266,6 +283,46 @@ fn explain(bytes: &[u8], e: SafeTensorError) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// Where the one-pass header reader (`header.rs`) and [`parse_slow`] disagree on `bytes` read
+/// as a SafeTensors file, described for a test or fuzz target to fail with; `None` when they
+/// agree. They agree when the fast path accepts only files the old path accepts, with the same
+/// tensors in the same order (names, dtypes, shapes, offsets), metadata and header length, and
+/// declines only files the old path rejects. Two exceptions, both by design: a file with a
+/// duplicate tensor name may be accepted by the old path (its duplicate check misses a name
+/// whose second entry is not the last key; the `safetensors` crate then keeps the last entry),
+/// and zero-sized tensors sharing an offset are compared as a set, since the old path orders
+/// them as a hash map iterates.
+#[doc(hidden)]
+pub fn fast_path_disagreement(bytes: &[u8]) -> Option<String> {
+    let slow = parse_slow(Path::new("oracle.safetensors"), bytes, 0);
+    match (header::parse(bytes, 0), slow) {
+        (Ok(fast), Ok(slow)) => {
+            let (f, s) = (describe(&fast), describe(&slow));
+            (f != s).then(|| format!("the paths differ:\nfast {f}\nold  {s}"))
+        }
+        (Ok(fast), Err(e)) => Some(format!(
+            "the fast path accepts {}, the old path rejects it: {e}",
+            describe(&fast)
+        )),
+        (Err(header::Declined::Other), Ok(slow)) => Some(format!(
+            "the fast path declines, the old path accepts {}",
+            describe(&slow)
+        )),
+        (Err(_), _) => None,
+    }
+}
+
+/// A parsed file as text, for [`fast_path_disagreement`]: tensors in the order given when that
+/// order is by offsets (else a note saying it is not), with ties put in name order.
+fn describe((tensors, meta, n): &Parsed) -> String {
+    let key = |t: &TensorInfo| (t.start, t.len);
+    let by_offsets = tensors.windows(2).all(|w| key(&w[0]) <= key(&w[1]));
+    let mut sorted: Vec<&TensorInfo> = tensors.iter().collect();
+    sorted.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.name.cmp(&b.name)));
+    let meta: Option<BTreeMap<&String, &String>> = meta.as_ref().map(|m| m.iter().collect());
+    format!("{{ by_offsets: {by_offsets}, tensors: {sorted:?}, metadata: {meta:?}, header: {n} }}")
 }
 
 fn sorted_meta(m: Option<HashMap<String, String>>) -> Vec<(String, MetaValue)> {
