@@ -470,13 +470,15 @@ fn invalid_headers_are_declined_by_the_fast_path_and_rejected_by_the_old() {
     );
 }
 
+/// The error `parse` gives for `f`.
+fn msg(f: &[u8]) -> String {
+    parse(Path::new("m.safetensors"), f, 0)
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn messages_are_the_old_paths() {
-    let msg = |f: &[u8]| {
-        parse(Path::new("m.safetensors"), f, 0)
-            .unwrap_err()
-            .to_string()
-    };
     let gap = file(
         r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"U8","shape":[1],"data_offsets":[2,3]}}"#,
         3,
@@ -510,10 +512,10 @@ fn messages_are_the_old_paths() {
 }
 
 #[test]
-fn a_name_twice_is_declined_whatever_the_old_path_does() {
-    // The old path's duplicate check only sees a duplicate whose second entry is the last key
-    // (it stops at the first repeat, and serde_json then finds the object unfinished); the
-    // `safetensors` crate keeps the last entry. The fast path declines all of them.
+fn a_name_twice_is_refused_wherever_the_second_entry_is() {
+    // The fast path declines every repeat, and the old path names it, whether or not the
+    // second entry is the last key (its check once stopped at the first repeat, and the parser
+    // then found the object unfinished and the `safetensors` crate kept the last entry).
     let a = r#""a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}"#;
     let b = r#""b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}"#;
     for h in [
@@ -527,8 +529,30 @@ fn a_name_twice_is_declined_whatever_the_old_path_does() {
             header::Declined::Duplicate,
             "{h}"
         );
+        assert!(
+            msg(&f).ends_with("tensor name `a` appears twice in the header"),
+            "{h}: {}",
+            msg(&f)
+        );
         check(&h, &f);
     }
+}
+
+/// Offsets near 2^64 are a truncated file, reported as such, not an overflow in the crate.
+#[test]
+fn offsets_near_two_to_the_64_are_truncation() {
+    // Eight tensors of 2^61 - 1 bytes end at 2^64 - 8, and the header lies before them.
+    let size = (1u64 << 61) - 1;
+    let entries: Vec<String> = (0..8)
+        .map(|k| {
+            let (s, e) = (k * size, (k + 1) * size);
+            format!(r#""t{k}":{{"dtype":"U8","shape":[{size}],"data_offsets":[{s},{e}]}}"#)
+        })
+        .collect();
+    let h = format!("{{{}}}", entries.join(","));
+    let f = file(&h, 0);
+    assert!(msg(&f).contains("truncated"), "{}", msg(&f));
+    check("2^64", &f);
 }
 
 #[test]
