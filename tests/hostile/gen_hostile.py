@@ -78,6 +78,12 @@ add("st-unknown-dtype.safetensors",
 add("st-duplicate-name.safetensors", mf.safetensors_raw(
     b'{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},'
     b'"t":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}', b"\0" * 16))
+# The repeated name is not the last key, and the file is consistent if the first entry is
+# dropped, as the safetensors crate alone would do (it keeps the last one).
+add("st-duplicate-name-first.safetensors", mf.safetensors_raw(
+    b'{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},'
+    b'"t":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},'
+    b'"u":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', b"\0" * 16))
 add("st-non-utf8-name.safetensors", mf.safetensors_raw(
     b'{"\xff\xfe":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}', b"\0" * 16))
 add("st-deep-metadata.safetensors",

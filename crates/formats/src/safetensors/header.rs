@@ -29,10 +29,10 @@
 //!   each spans `elements × bits / 8` bytes (checked arithmetic in `usize`, elements times bits
 //!   before the division, as the crate does), and the last one ends at the end of the buffer.
 //!
-//! Declined on purpose, though the old path may accept it: a name that appears twice (the old
-//! path keeps the last entry unless its duplicate check sees the repeat, which it does only when
-//! the repeat is the last key). Tensors at the same offsets (only zero-sized ones can share
-//! them) keep their order in the file here; the old path leaves them in hash-map order.
+//! Declined as the old path refuses it: a name that appears twice (the crate alone would keep
+//! the last entry; our duplicate check names it). Tensors at the same offsets (only zero-sized
+//! ones can share them) keep their order in the file here; the old path leaves them in hash-map
+//! order.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -49,7 +49,7 @@ const MAX_HEADER_BYTES: usize = 100_000_000;
 /// Why the fast path gave up; the caller falls back to the old path either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Declined {
-    /// A tensor name appears twice (the old path may accept the file, keeping the last entry).
+    /// A tensor name appears twice (the old path names it).
     Duplicate,
     /// Anything else; the old path rejects the file too.
     Other,
