@@ -19,8 +19,9 @@ pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut Diff
 }
 
 /// AVX2 twin of [`scalar::accumulate_elements`]: half-precision sides are converted in
-/// registers (F16C `vcvtph2ps`; bfloat16 by widening and shifting left 16) and feed the same
-/// loop as `f32` values.
+/// registers (F16C `vcvtph2ps`; bfloat16 by widening and shifting left 16), block sides decoded
+/// there (scale broadcast, quant bytes widened and scaled), and feed the same loop as `f32`
+/// values.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C, and `a.len() == b.len()`.
@@ -62,7 +63,8 @@ fn run<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &m
 /// Eight elements of kind `K` from element `j` of the storage at `p`, as `f32`.
 ///
 /// # Safety
-/// `p` points at elements of kind `K` of which at least `j + 8` are readable.
+/// `p` points at elements of kind `K` of which at least `j + 8` are readable; for the block
+/// kinds, `j` is a multiple of 8 (sides hold whole blocks).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 unsafe fn load<const K: u8>(p: *const u8, j: usize) -> __m256 {

@@ -18,8 +18,9 @@ pub(crate) unsafe fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut Diff
 }
 
 /// AVX-512 twin of [`crate::scalar::accumulate_elements`]: half-precision sides are converted
-/// in registers (`vcvtph2ps` on 16 lanes; bfloat16 by widening and shifting left 16) and feed
-/// the same loop as [`accumulate`]; tails use masked loads.
+/// in registers (`vcvtph2ps` on 16 lanes; bfloat16 by widening and shifting left 16), block
+/// sides decoded there (scale broadcast, quant bytes widened and scaled), and feed the same
+/// loop as [`accumulate`]; tails use masked loads.
 ///
 /// # Safety
 /// The CPU must support AVX-512F, BW and VL, AVX2, FMA and F16C, and `a.len() == b.len()`.
@@ -55,7 +56,8 @@ fn run<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &m
 ///
 /// # Safety
 /// `p` points at elements of kind `K`, and every lane set in `lanes` is a readable element
-/// (element `j + lane`).
+/// (element `j + lane`); for the block kinds, `j` is a multiple of 16 and the whole block
+/// holding element `j` is readable (sides hold whole blocks).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
 unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize) -> __m512 {
