@@ -1,9 +1,12 @@
 //! Dequantization throughput (elements per second) of the hot GGUF types on ~4M-element
-//! tensors, decoded in 64k-element chunks as the engine streams them.
+//! tensors, decoded in 64k-element chunks as the engine streams them; and, for the block types
+//! the fused kernels read (`Q8_0`, `Q4_0`, `Q4_1`), a diff of two such tensors fused (blocks
+//! decoded in registers) against decode-into-buffers then the `f32` kernel.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use modeldiff_formats::decode::decode_f32;
 use modeldiff_formats::{ByteOrder, DType, QuantType};
+use modeldiff_kernels::{DiffStats, Elements};
 
 /// Elements per tensor (a multiple of every block size).
 const ELEMS: usize = 1 << 22;
@@ -65,5 +68,54 @@ fn dequant(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dequant);
+/// Stored blocks as the fused kernels' side.
+type Side = fn(&[u8]) -> Elements<'_>;
+
+fn diff_blocks(c: &mut Criterion) {
+    let cases: [(QuantType, Side, Vec<usize>); 3] = [
+        (QuantType::Q8_0, |b| Elements::Q8_0(b), vec![0]),
+        (QuantType::Q4_0, |b| Elements::Q4_0(b), vec![0]),
+        (QuantType::Q4_1, |b| Elements::Q4_1(b), vec![0, 2]),
+    ];
+    let mut g = c.benchmark_group("diff_blocks");
+    g.throughput(Throughput::Elements(ELEMS as u64));
+    let (mut fa, mut fb) = (vec![0f32; CHUNK], vec![0f32; CHUNK]);
+    for (q, wrap, scales) in cases {
+        let dtype = DType::Quant(q);
+        let a = tensor(dtype, &scales);
+        // B: A with every 7th byte but the scales changed.
+        let mut b = a.clone();
+        let bb = dtype.block_bytes();
+        for (i, x) in b.iter_mut().enumerate() {
+            if i % 7 == 3 && !scales.iter().any(|&o| (o..o + 2).contains(&(i % bb))) {
+                *x ^= 0x11;
+            }
+        }
+        let chunk_bytes = CHUNK / dtype.block_elems() * bb;
+        g.bench_with_input(BenchmarkId::new("fused", q.name()), &(), |bch, _| {
+            bch.iter(|| {
+                let mut st = DiffStats::default();
+                for (x, y) in a.chunks(chunk_bytes).zip(b.chunks(chunk_bytes)) {
+                    st.update_elements(wrap(black_box(x)), wrap(black_box(y)), 0);
+                }
+                st
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("two_pass", q.name()), &(), |bch, _| {
+            bch.iter(|| {
+                let mut st = DiffStats::default();
+                for s in (0..ELEMS).step_by(CHUNK) {
+                    let r = s..s + CHUNK;
+                    decode_f32(dtype, ByteOrder::Little, &a, r.clone(), &mut fa).unwrap();
+                    decode_f32(dtype, ByteOrder::Little, &b, r, &mut fb).unwrap();
+                    st.update(&fa, &fb, 0);
+                }
+                st
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, dequant, diff_blocks);
 criterion_main!(benches);
