@@ -516,6 +516,34 @@ mod tests {
             .collect()
     }
 
+    /// Plans `a` against `b` in chunks of `chunk`, asserts that every pair takes the fused path
+    /// (its piece `first` is handed to the fused kernels, so the comparison below is between two
+    /// different paths) and that the fused and two-pass consumers agree; returns the plan and
+    /// the fused outcomes.
+    fn fused_agrees_with_two_pass(
+        a: &Model,
+        b: &Model,
+        chunk: usize,
+        first: std::ops::Range<u64>,
+    ) -> (Plan, Vec<PairOutcome>) {
+        let m = match_tensors(a, b, &Filter::default(), &[]);
+        let p = plan(a, b, &m, chunk);
+        for pair in &p.pairs {
+            PairStream::new(a, b, pair)
+                .for_each_piece(first.clone(), |piece| {
+                    assert!(piece.elements().is_some(), "{:?}", pair.pairing);
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let fused = DiffConsumer::default();
+        let two = DiffConsumer::two_pass();
+        let of = fused.fold(&p, &run(a, b, &p, &fused).unwrap());
+        let ot = two.fold(&p, &run(a, b, &p, &two).unwrap());
+        assert_eq!(of, ot, "chunk {chunk}");
+        (p, of)
+    }
+
     #[test]
     fn fused_and_two_pass_consumers_agree_bit_for_bit() {
         let n = 37 * 41;
@@ -541,22 +569,7 @@ mod tests {
             ("overlap", "BF16", &[41, 37], halves("BF16", &vb)),
         ]);
         for chunk in [256, 1024, 1 << 16] {
-            let m = match_tensors(&a, &b, &Filter::default(), &[]);
-            let p = plan(&a, &b, &m, chunk);
-            // Every pair takes the fused path (so this test compares two different paths).
-            for pair in &p.pairs {
-                PairStream::new(&a, &b, pair)
-                    .for_each_piece(0..1, |piece| {
-                        assert!(piece.elements().is_some(), "{:?}", pair.pairing);
-                        Ok(())
-                    })
-                    .unwrap();
-            }
-            let fused = DiffConsumer::default();
-            let two = DiffConsumer::two_pass();
-            let of = fused.fold(&p, &run(&a, &b, &p, &fused).unwrap());
-            let ot = two.fold(&p, &run(&a, &b, &p, &two).unwrap());
-            assert_eq!(of, ot, "chunk {chunk}");
+            let (_, of) = fused_agrees_with_two_pass(&a, &b, chunk, 0..1);
             let PairOutcome::Float(h) = &of[0] else {
                 panic!("float pair")
             };
@@ -657,21 +670,7 @@ mod tests {
             ("q4mix", 8, &[64, 96], q8_0(n, 0.25, |i| nib(i) as i8 - 8)),
         ]);
         for chunk in [256, 1024, 1 << 16] {
-            let m = match_tensors(&a, &b, &Filter::default(), &[]);
-            let p = plan(&a, &b, &m, chunk);
-            for pair in &p.pairs {
-                PairStream::new(&a, &b, pair)
-                    .for_each_piece(0..32, |piece| {
-                        assert!(piece.elements().is_some(), "{:?}", pair.pairing);
-                        Ok(())
-                    })
-                    .unwrap();
-            }
-            let fused = DiffConsumer::default();
-            let two = DiffConsumer::two_pass();
-            let of = fused.fold(&p, &run(&a, &b, &p, &fused).unwrap());
-            let ot = two.fold(&p, &run(&a, &b, &p, &two).unwrap());
-            assert_eq!(of, ot, "chunk {chunk}");
+            let (p, of) = fused_agrees_with_two_pass(&a, &b, chunk, 0..32);
             let by_name = |name: &str| {
                 let i = p
                     .pairs
