@@ -1,7 +1,8 @@
 //! Dequantization throughput (elements per second) of the hot GGUF types on ~4M-element
 //! tensors, decoded in 64k-element chunks as the engine streams them; and, for the block types
 //! the fused kernels read (`Q8_0`, `Q4_0`, `Q4_1`), a diff of two such tensors fused (blocks
-//! decoded in registers) against decode-into-buffers then the `f32` kernel.
+//! decoded in registers) against decode-into-buffers then the `f32` kernel, and the same for
+//! 8-bit floats (`F8_E4M3`, `F8_E5M2`).
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use modeldiff_formats::decode::decode_f32;
@@ -79,7 +80,6 @@ fn diff_blocks(c: &mut Criterion) {
     ];
     let mut g = c.benchmark_group("diff_blocks");
     g.throughput(Throughput::Elements(ELEMS as u64));
-    let (mut fa, mut fb) = (vec![0f32; CHUNK], vec![0f32; CHUNK]);
     for (q, wrap, scales) in cases {
         let dtype = DType::Quant(q);
         let a = tensor(dtype, &scales);
@@ -91,31 +91,66 @@ fn diff_blocks(c: &mut Criterion) {
                 *x ^= 0x11;
             }
         }
-        let chunk_bytes = CHUNK / dtype.block_elems() * bb;
-        g.bench_with_input(BenchmarkId::new("fused", q.name()), &(), |bch, _| {
-            bch.iter(|| {
-                let mut st = DiffStats::default();
-                for (x, y) in a.chunks(chunk_bytes).zip(b.chunks(chunk_bytes)) {
-                    st.update_elements(wrap(black_box(x)), wrap(black_box(y)), 0);
-                }
-                st
-            })
-        });
-        g.bench_with_input(BenchmarkId::new("two_pass", q.name()), &(), |bch, _| {
-            bch.iter(|| {
-                let mut st = DiffStats::default();
-                for s in (0..ELEMS).step_by(CHUNK) {
-                    let r = s..s + CHUNK;
-                    decode_f32(dtype, ByteOrder::Little, &a, r.clone(), &mut fa).unwrap();
-                    decode_f32(dtype, ByteOrder::Little, &b, r, &mut fb).unwrap();
-                    st.update(&fa, &fb, 0);
-                }
-                st
-            })
-        });
+        fused_vs_two_pass(&mut g, dtype, wrap, &a, &b);
     }
     g.finish();
 }
 
-criterion_group!(benches, dequant, diff_blocks);
+/// The same for 8-bit floats (one byte per element): random finite bytes (exponent's top bit
+/// clear), B with every 7th byte changed.
+fn diff_f8(c: &mut Criterion) {
+    let cases: [(DType, Side); 2] = [
+        (DType::F8E4M3, |b| Elements::F8E4M3(b)),
+        (DType::F8E5M2, |b| Elements::F8E5M2(b)),
+    ];
+    let mut g = c.benchmark_group("diff_f8");
+    g.throughput(Throughput::Elements(ELEMS as u64));
+    for (dtype, wrap) in cases {
+        let a: Vec<u8> = bytes(ELEMS, 0x9e37_79b9_7f4a_7c15)
+            .into_iter()
+            .map(|x| x & 0xbf)
+            .collect();
+        let mut b = a.clone();
+        b.iter_mut().step_by(7).for_each(|x| *x ^= 0x11);
+        fused_vs_two_pass(&mut g, dtype, wrap, &a, &b);
+    }
+    g.finish();
+}
+
+/// Benchmarks `fused` (the stored pair read by the fused kernels, chunk by chunk) against
+/// `two_pass` (each chunk decoded into `f32` buffers, then the `f32` kernel).
+fn fused_vs_two_pass(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    dtype: DType,
+    wrap: Side,
+    a: &[u8],
+    b: &[u8],
+) {
+    let (mut fa, mut fb) = (vec![0f32; CHUNK], vec![0f32; CHUNK]);
+    let chunk_bytes = CHUNK / dtype.block_elems() * dtype.block_bytes();
+    let name = dtype.to_string();
+    g.bench_with_input(BenchmarkId::new("fused", &name), &(), |bch, _| {
+        bch.iter(|| {
+            let mut st = DiffStats::default();
+            for (x, y) in a.chunks(chunk_bytes).zip(b.chunks(chunk_bytes)) {
+                st.update_elements(wrap(black_box(x)), wrap(black_box(y)), 0);
+            }
+            st
+        })
+    });
+    g.bench_with_input(BenchmarkId::new("two_pass", &name), &(), |bch, _| {
+        bch.iter(|| {
+            let mut st = DiffStats::default();
+            for s in (0..ELEMS).step_by(CHUNK) {
+                let r = s..s + CHUNK;
+                decode_f32(dtype, ByteOrder::Little, a, r.clone(), &mut fa).unwrap();
+                decode_f32(dtype, ByteOrder::Little, b, r, &mut fb).unwrap();
+                st.update(&fa, &fb, 0);
+            }
+            st
+        })
+    });
+}
+
+criterion_group!(benches, dequant, diff_blocks, diff_f8);
 criterion_main!(benches);

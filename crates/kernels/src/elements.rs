@@ -1,6 +1,6 @@
 //! [`Elements`]: one side of a pair as the kernels read it, either `f32` values or stored
-//! bytes (little-endian half precision, ggml `Q8_0` blocks) that the fused kernels decode in
-//! registers.
+//! bytes (little-endian half precision, 8-bit floats, ggml blocks) that the fused kernels
+//! decode in registers.
 
 use std::ops::Range;
 
@@ -17,6 +17,23 @@ pub(crate) const Q8_0: u8 = 3;
 pub(crate) const Q4_0: u8 = 4;
 /// See [`F32`].
 pub(crate) const Q4_1: u8 = 5;
+/// See [`F32`].
+pub(crate) const F8_E4M3: u8 = 6;
+/// See [`F32`].
+pub(crate) const F8_E5M2: u8 = 7;
+
+/// 2¹²⁰: an `f32` whose bits are a `float8_e4m3fn` magnitude shifted left 20, times this, is
+/// that magnitude's value (subnormals included, exactly; the scalar decoder's table).
+pub(crate) const E4M3_SCALE: f32 = f32::from_bits(0x7b80_0000);
+
+/// Bytes per element of the kinds that are not blocks.
+pub(crate) const fn elem_bytes(k: u8) -> usize {
+    match k {
+        F32 => 4,
+        F16 | BF16 => 2,
+        _ => 1,
+    }
+}
 
 /// Elements per block of the ggml block kinds ([`Q8_0`], [`Q4_0`], [`Q4_1`]).
 pub(crate) const QBLOCK_ELEMS: usize = 32;
@@ -47,7 +64,13 @@ pub(crate) const fn block_bytes(k: u8) -> usize {
 /// - `Q4_0` (18 bytes): `d`, then 16 bytes whose low nibbles are elements 0..16 and high
 ///   nibbles 16..32; an element is `d * (nibble − 8) as f32`;
 /// - `Q4_1` (20 bytes): `d`, a binary16 offset `m`, then nibbles as in `Q4_0`; an element is
-///   `d * nibble as f32 + m`.
+///   `d * nibble as f32 + m`;
+///
+/// or 8-bit floats (one byte per element, decoded exactly):
+/// - `F8E4M3` (`float8_e4m3fn` of the OCP 8-bit floating point specification): sign, 4 exponent
+///   bits (bias 7), 3 mantissa bits, no infinities; `S.1111.111` is NaN, read as `f32::NAN`
+///   whatever the sign (as `modeldiff-formats` decodes it);
+/// - `F8E5M2`: the high byte of an IEEE binary16 (`x << 8`), converted as `F16` is.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Elements<'a> {
@@ -63,6 +86,10 @@ pub enum Elements<'a> {
     Q4_0(&'a [u8]),
     /// ggml `Q4_1` blocks (whole blocks only).
     Q4_1(&'a [u8]),
+    /// `float8_e4m3fn` bytes.
+    F8E4M3(&'a [u8]),
+    /// `float8_e5m2` bytes.
+    F8E5M2(&'a [u8]),
 }
 
 impl<'a> Elements<'a> {
@@ -74,6 +101,7 @@ impl<'a> Elements<'a> {
             None => match self {
                 Elements::F32(v) => v.len(),
                 Elements::F16(b) | Elements::BF16(b) => b.len() / 2,
+                Elements::F8E4M3(b) | Elements::F8E5M2(b) => b.len(),
                 _ => unreachable!("block kinds answer `blocks`"),
             },
         }
@@ -104,7 +132,8 @@ impl<'a> Elements<'a> {
         }
     }
 
-    /// The kind tag ([`F32`], [`F16`], [`BF16`], [`Q8_0`], [`Q4_0`] or [`Q4_1`]).
+    /// The kind tag ([`F32`], [`F16`], [`BF16`], [`Q8_0`], [`Q4_0`], [`Q4_1`], [`F8_E4M3`] or
+    /// [`F8_E5M2`]).
     pub(crate) fn kind(&self) -> u8 {
         match self {
             Elements::F32(_) => F32,
@@ -113,6 +142,8 @@ impl<'a> Elements<'a> {
             Elements::Q8_0(_) => Q8_0,
             Elements::Q4_0(_) => Q4_0,
             Elements::Q4_1(_) => Q4_1,
+            Elements::F8E4M3(_) => F8_E4M3,
+            Elements::F8E5M2(_) => F8_E5M2,
         }
     }
 
@@ -137,6 +168,8 @@ impl<'a> Elements<'a> {
             Elements::Q8_0(b) => Elements::Q8_0(blocks(b)),
             Elements::Q4_0(b) => Elements::Q4_0(blocks(b)),
             Elements::Q4_1(b) => Elements::Q4_1(blocks(b)),
+            Elements::F8E4M3(b) => Elements::F8E4M3(&b[r]),
+            Elements::F8E5M2(b) => Elements::F8E5M2(&b[r]),
         }
     }
 
@@ -149,7 +182,9 @@ impl<'a> Elements<'a> {
             | Elements::BF16(b)
             | Elements::Q8_0(b)
             | Elements::Q4_0(b)
-            | Elements::Q4_1(b) => b.as_ptr(),
+            | Elements::Q4_1(b)
+            | Elements::F8E4M3(b)
+            | Elements::F8E5M2(b) => b.as_ptr(),
         }
     }
 }

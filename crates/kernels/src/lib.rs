@@ -10,9 +10,9 @@
 //! similarity. The convenience functions [`cosine_similarity`], [`l2_distance`],
 //! [`max_abs_diff`] and [`mean_abs_diff`] wrap it for whole slices. [`convert`] turns stored
 //! half-precision bytes into `f32`; `modeldiff-formats` uses it for decoding.
-//! [`DiffStats::update_elements`] takes the stored half-precision bytes ([`Elements`]) instead
-//! and converts them in registers, so the engine diffs F16 and BF16 pairs in one pass with no
-//! `f32` copy.
+//! [`DiffStats::update_elements`] takes the stored bytes ([`Elements`]: F16, BF16, F8 E4M3 and
+//! E5M2, ggml `Q8_0`, `Q4_0` and `Q4_1` blocks) instead and decodes them in registers, so the
+//! engine diffs such pairs in one pass with no `f32` copy.
 //!
 //! ```
 //! use modeldiff_kernels::{cosine_similarity, DiffStats};

@@ -1,6 +1,6 @@
 //! The scalar reference implementation: the semantics every SIMD routine must reproduce.
 
-use crate::elements::{block_bytes, Elements, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS};
+use crate::elements::{block_bytes, Elements, E4M3_SCALE, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS};
 use crate::stats::DiffStats;
 
 /// Adds the pairs `(a[i], b[i])` to `st`, one at a time, in `f64`.
@@ -30,6 +30,8 @@ pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mu
         Elements::Q8_0(x) => with_b(|i| q8_0(x, i), b, offset, st),
         Elements::Q4_0(x) => with_b(|i| q4_0(x, i), b, offset, st),
         Elements::Q4_1(x) => with_b(|i| q4_1(x, i), b, offset, st),
+        Elements::F8E4M3(x) => with_b(|i| e4m3(x[i]), b, offset, st),
+        Elements::F8E5M2(x) => with_b(|i| e5m2(x[i]), b, offset, st),
     }
 }
 
@@ -44,6 +46,8 @@ fn with_b(a: impl Fn(usize) -> f32, b: Elements, offset: u64, st: &mut DiffStats
         Elements::Q8_0(y) => accumulate_by(n, a, |i| q8_0(y, i), offset, st),
         Elements::Q4_0(y) => accumulate_by(n, a, |i| q4_0(y, i), offset, st),
         Elements::Q4_1(y) => accumulate_by(n, a, |i| q4_1(y, i), offset, st),
+        Elements::F8E4M3(y) => accumulate_by(n, a, |i| e4m3(y[i]), offset, st),
+        Elements::F8E5M2(y) => accumulate_by(n, a, |i| e5m2(y[i]), offset, st),
     }
 }
 
@@ -103,6 +107,39 @@ fn q4_0(v: &[u8], i: usize) -> f32 {
 fn q4_1(v: &[u8], i: usize) -> f32 {
     let (blk, r) = block::<Q4_1>(v, i);
     half_at(blk, 0) * nibble(&blk[4..], r) as f32 + half_at(blk, 2)
+}
+
+/// A `float8_e4m3fn` byte (from a table built at compile time).
+#[inline(always)]
+pub(crate) fn e4m3(x: u8) -> f32 {
+    E4M3[x as usize]
+}
+
+/// Every `float8_e4m3fn` byte's value: the magnitude bits `m` placed as the exponent and top
+/// mantissa bits of an `f32` (`m << 20`) are that value times 2⁻¹²⁰, subnormals included, so
+/// one exact multiplication by 2¹²⁰ decodes every finite value; the sign is the top bit, and
+/// `0x7f` / `0xff` are NaN (read as `f32::NAN`). Built at compile time: at run time a
+/// subnormal operand costs a microcode assist.
+static E4M3: [f32; 256] = {
+    let mut t = [0f32; 256];
+    let mut x = 0;
+    while x < 256 {
+        let m = (x & 0x7f) as u32;
+        t[x] = if m == 0x7f {
+            f32::NAN
+        } else {
+            let v = f32::from_bits(m << 20) * E4M3_SCALE;
+            f32::from_bits(v.to_bits() | ((x & 0x80) as u32) << 24)
+        };
+        x += 1;
+    }
+    t
+};
+
+/// A `float8_e5m2` byte: the high byte of a binary16.
+#[inline(always)]
+pub(crate) fn e5m2(x: u8) -> f32 {
+    half::f16::from_bits((x as u16) << 8).to_f32()
 }
 
 /// A side against itself: by definition [`accumulate_elements`] with `x` on both sides (the

@@ -145,9 +145,10 @@ impl DiffStats {
     }
 
     /// Adds the pairs `(a[i], b[i])` of two [`Elements`] sides, decoding stored half-precision
-    /// values and `Q8_0` blocks in registers (one pass over the stored bytes, no `f32` copy).
-    /// The result is the same, bit for bit, as decoding both sides to `f32` first (halves with
-    /// [`crate::convert`]) and calling [`DiffStats::update`] with the same implementation.
+    /// values, 8-bit floats and ggml blocks in registers (one pass over the stored bytes, no
+    /// `f32` copy). The result is the same, bit for bit, as decoding both sides to `f32` first
+    /// (halves with [`crate::convert`]) and calling [`DiffStats::update`] with the same
+    /// implementation.
     ///
     /// ```
     /// use modeldiff_kernels::{DiffStats, Elements};
@@ -161,7 +162,7 @@ impl DiffStats {
     ///
     /// # Panics
     /// If the sides have different lengths or a byte side ends in a partial element (an odd
-    /// byte of halves, a partial `Q8_0` block).
+    /// byte of halves, a partial ggml block).
     pub fn update_elements(&mut self, a: Elements, b: Elements, offset: u64) {
         self.update_elements_with(Isa::selected(), a, b, offset)
     }

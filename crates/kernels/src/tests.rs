@@ -787,3 +787,103 @@ fn a_partial_block_is_refused() {
     let mut s = DiffStats::default();
     s.update_self(Elements::Q4_1(&[0u8; 39]), 0);
 }
+
+/// A `float8_e4m3fn` byte by the OCP definition (bias 7, `S.1111.111` NaN, no infinities).
+fn e4m3_by_definition(b: u8) -> f32 {
+    let sign = if b & 0x80 != 0 { -1.0f32 } else { 1.0 };
+    let (e, m) = (((b >> 3) & 0xf) as i32, (b & 7) as f32);
+    if e == 15 && b & 7 == 7 {
+        f32::NAN
+    } else if e == 0 {
+        sign * m * 2f32.powi(-9)
+    } else {
+        sign * (1.0 + m / 8.0) * 2f32.powi(e - 7)
+    }
+}
+
+/// A `float8_e5m2` byte by definition: bias 15, two mantissa bits, infinities and NaNs as
+/// binary16 has them (decoded as `f64`, then narrowed: every value is exact in `f32`).
+fn e5m2_by_definition(b: u8) -> f32 {
+    let sign = if b & 0x80 != 0 { -1.0f64 } else { 1.0 };
+    let (e, m) = (((b >> 2) & 0x1f) as i32, (b & 3) as f64);
+    match e {
+        31 if m == 0.0 => (sign * f64::INFINITY) as f32,
+        // A NaN with the byte's payload in binary16's top mantissa bits, as `half` widens it.
+        31 => half::f16::from_bits((b as u16) << 8).to_f32(),
+        0 => (sign * m / 4.0 * 2f64.powi(-14)) as f32,
+        _ => (sign * (1.0 + m / 4.0) * 2f64.powi(e - 15)) as f32,
+    }
+}
+
+#[test]
+fn f8_getters_decode_every_byte_by_definition() {
+    for b in 0..=255u8 {
+        let (x, y) = (scalar::e4m3(b), e4m3_by_definition(b));
+        assert_eq!(x.to_bits(), y.to_bits(), "e4m3 {b:#04x}: {x} vs {y}");
+        let (x, y) = (scalar::e5m2(b), e5m2_by_definition(b));
+        assert_eq!(x.to_bits(), y.to_bits(), "e5m2 {b:#04x}: {x} vs {y}");
+    }
+}
+
+/// The fused kernels read 8-bit floats in registers: every pair of bytes (A the low byte of
+/// a 16-bit counter, B its high byte) gives bit for bit what decoding both sides by definition
+/// and the same ISA's `f32` kernel give, against each F8 kind and the halves and `f32` holding
+/// the same values, on either side, at offsets that move the tails; the scalar twin and the
+/// self kernel agree.
+#[test]
+fn fused_f8_equal_decode_then_update_and_match_scalar() {
+    type Decode = fn(u8) -> f32;
+    #[allow(clippy::type_complexity)]
+    let f8: [(&str, fn(&[u8]) -> Elements<'_>, Decode); 2] = [
+        ("e4m3", |b| Elements::F8E4M3(b), e4m3_by_definition),
+        ("e5m2", |b| Elements::F8E5M2(b), e5m2_by_definition),
+    ];
+    let all: Vec<u16> = (0..=u16::MAX).collect();
+    let lo: Vec<u8> = all.iter().map(|&i| i as u8).collect();
+    let hi: Vec<u8> = all.iter().map(|&i| (i >> 8) as u8).collect();
+    for isa in Isa::available() {
+        for cut in [0usize, 3, 4096 - 5] {
+            for (ka, wrap_a, dec_a) in f8 {
+                let (xa, ya) = (&lo[cut..], &hi[cut..]);
+                let va: Vec<f32> = xa.iter().map(|&b| dec_a(b)).collect();
+                // B: each F8 kind, then A's kind's values as halves and `f32`.
+                let mut sides: Vec<(String, Elements, Vec<f32>)> = f8
+                    .iter()
+                    .map(|&(kb, w, d)| (kb.to_string(), w(ya), ya.iter().map(|&b| d(b)).collect()))
+                    .collect();
+                let vb: Vec<f32> = ya.iter().map(|&b| dec_a(b)).collect();
+                let enc: Vec<(&str, Vec<u8>)> = ["f16", "bf16"]
+                    .iter()
+                    .map(|&k| (k, encode(k, &vb)))
+                    .collect();
+                for (k, e) in &enc {
+                    sides.push((k.to_string(), side(k, &vb, e), decoded(isa, k, &vb, e)));
+                }
+                sides.push(("f32".into(), Elements::F32(&vb), vb.clone()));
+                for (kb, eb, dvb) in &sides {
+                    for swap in [false, true] {
+                        let what = format!("{ka} vs {kb} cut={cut} swap={swap}");
+                        let (x, y, vx, vy) = if swap {
+                            (*eb, wrap_a(xa), dvb.as_slice(), va.as_slice())
+                        } else {
+                            (wrap_a(xa), *eb, va.as_slice(), dvb.as_slice())
+                        };
+                        let mut fused = DiffStats::default();
+                        fused.update_elements_with(isa, x, y, 9);
+                        let mut two_pass = DiffStats::default();
+                        two_pass.update_with(isa, vx, vy, 9);
+                        assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
+                        let mut r = DiffStats::default();
+                        scalar::accumulate_elements(x, y, 9, &mut r);
+                        assert_same(isa, &fused, &r, &what);
+                    }
+                }
+                let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
+                s.update_self_with(isa, wrap_a(xa), 3);
+                r.update_elements_with(isa, wrap_a(xa), wrap_a(xa), 3);
+                assert_eq!(s, r, "{isa:?} {ka} self cut={cut}");
+                assert!(s.nonfinite_a() > 0, "{ka}: every byte, NaN among them");
+            }
+        }
+    }
+}

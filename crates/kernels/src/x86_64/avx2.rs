@@ -5,7 +5,9 @@ use core::arch::x86_64::*;
 
 use super::{by_kinds, prefetch_line, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
-use crate::elements::{block_bytes, Elements, BF16, F16, F32, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS};
+use crate::elements::{
+    block_bytes, Elements, BF16, F16, F32, F8_E4M3, F8_E5M2, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS,
+};
 use crate::scalar;
 use crate::stats::DiffStats;
 
@@ -83,6 +85,21 @@ unsafe fn load<const K: u8>(p: *const u8, j: usize) -> __m256 {
                 let blk = p.add(block_bytes(Q8_0) * (j / QBLOCK_ELEMS));
                 let q = _mm_loadl_epi64(blk.add(2 + j % QBLOCK_ELEMS).cast());
                 _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), half_at(blk))
+            }
+            F8_E4M3 => {
+                // As the AVX-512 twin: sign and magnitude bits placed in a binary16, scaled.
+                let q = _mm_loadl_epi64(p.add(j).cast());
+                let w = _mm_slli_epi16::<7>(_mm_cvtepi8_epi16(q));
+                let h = _mm_and_si128(w, _mm_set1_epi16(0xbf80_u16 as i16));
+                let x = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(256.0));
+                let mag = _mm_set1_epi16(0x3f80);
+                let nan = _mm256_cvtepi16_epi32(_mm_cmpeq_epi16(_mm_and_si128(h, mag), mag));
+                _mm256_blendv_ps(x, _mm256_set1_ps(f32::NAN), _mm256_castsi256_ps(nan))
+            }
+            F8_E5M2 => {
+                // Each byte becomes the high byte of a binary16.
+                let q = _mm_loadl_epi64(p.add(j).cast());
+                _mm256_cvtph_ps(_mm_unpacklo_epi8(_mm_setzero_si128(), q))
             }
             _ => {
                 // Q4_0 or Q4_1: elements r = j % 32 .. r + 8 are the low nibbles of nibble
@@ -274,7 +291,9 @@ pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStat
         BF16 => run_self::<BF16>(x, offset, st),
         Q8_0 => run_self::<Q8_0>(x, offset, st),
         Q4_0 => run_self::<Q4_0>(x, offset, st),
-        _ => run_self::<Q4_1>(x, offset, st),
+        Q4_1 => run_self::<Q4_1>(x, offset, st),
+        F8_E4M3 => run_self::<F8_E4M3>(x, offset, st),
+        _ => run_self::<F8_E5M2>(x, offset, st),
     }
 }
 

@@ -5,7 +5,9 @@ use core::arch::x86_64::*;
 
 use super::{by_kinds, prefetch_line, BestBlock, Partials, BLOCK};
 use crate::convert::Kind;
-use crate::elements::{block_bytes, Elements, BF16, F16, F32, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS};
+use crate::elements::{
+    block_bytes, Elements, BF16, F16, F32, F8_E4M3, F8_E5M2, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS,
+};
 use crate::stats::DiffStats;
 
 /// AVX-512 twin of [`crate::scalar::accumulate`].
@@ -77,6 +79,23 @@ unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize) -> __m512 
                 let d = half_at(blk);
                 let q = _mm_maskz_loadu_epi8(lanes, blk.add(2 + j % QBLOCK_ELEMS).cast());
                 _mm512_maskz_mul_ps(lanes, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d)
+            }
+            F8_E4M3 => {
+                // Sign-extended to 16 bits and shifted left 7, the byte's magnitude bits are a
+                // binary16's exponent and top mantissa bits (its value / 256, subnormals too,
+                // which `vcvtph2ps` converts at full speed) and its sign the binary16's; the
+                // bits in between are cleared.
+                let q = _mm_maskz_loadu_epi8(lanes, p.add(j).cast());
+                let w = _mm256_slli_epi16::<7>(_mm256_cvtepi8_epi16(q));
+                let h = _mm256_and_si256(w, _mm256_set1_epi16(0xbf80_u16 as i16));
+                let x = _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(256.0));
+                let mag = _mm256_set1_epi16(0x3f80);
+                let nan = _mm256_cmpeq_epi16_mask(_mm256_and_si256(h, mag), mag);
+                _mm512_mask_mov_ps(x, nan, _mm512_set1_ps(f32::NAN))
+            }
+            F8_E5M2 => {
+                let q = _mm_maskz_loadu_epi8(lanes, p.add(j).cast());
+                _mm512_cvtph_ps(_mm256_slli_epi16::<8>(_mm256_cvtepu8_epi16(q)))
             }
             _ => {
                 // Q4_0 or Q4_1: the 16 nibble bytes hold elements 0..16 in their low nibbles
@@ -286,7 +305,9 @@ pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStat
         BF16 => run_self::<BF16>(x, offset, st),
         Q8_0 => run_self::<Q8_0>(x, offset, st),
         Q4_0 => run_self::<Q4_0>(x, offset, st),
-        _ => run_self::<Q4_1>(x, offset, st),
+        Q4_1 => run_self::<Q4_1>(x, offset, st),
+        F8_E4M3 => run_self::<F8_E4M3>(x, offset, st),
+        _ => run_self::<F8_E5M2>(x, offset, st),
     }
 }
 

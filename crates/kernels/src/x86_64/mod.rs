@@ -27,7 +27,7 @@ pub(crate) const PREFETCH_AHEAD: usize = 4096;
 /// call it every step.
 #[inline(always)]
 pub(crate) fn prefetch_line<const K: u8>(p: *const u8, j: usize) {
-    use crate::elements::{block_bytes, F32, QBLOCK_ELEMS};
+    use crate::elements::{block_bytes, elem_bytes, QBLOCK_ELEMS};
     let bb = block_bytes(K);
     if bb != 0 {
         if j.is_multiple_of(QBLOCK_ELEMS) {
@@ -36,7 +36,7 @@ pub(crate) fn prefetch_line<const K: u8>(p: *const u8, j: usize) {
         }
         return;
     }
-    let size = if K == F32 { 4 } else { 2 };
+    let size = elem_bytes(K);
     if (size * j).is_multiple_of(64) {
         crate::prefetch_at(p.wrapping_add(size * j + PREFETCH_AHEAD));
     }
@@ -145,7 +145,7 @@ fn hsum<const L: usize>(mut v: [f64; L]) -> f64 {
 /// `$b`, so every combination of sides gets its own monomorphized loop.
 macro_rules! by_kinds {
     ($run:ident, $a:expr, $b:expr $(, $arg:expr)*) => {{
-        use $crate::elements::{BF16, F16, F32, Q4_0, Q4_1, Q8_0};
+        use $crate::elements::{BF16, F16, F32, F8_E4M3, F8_E5M2, Q4_0, Q4_1, Q8_0};
         let (a, b) = ($a, $b);
         match a.kind() {
             F32 => $crate::x86_64::by_kind_b!($run, F32, a, b $(, $arg)*),
@@ -153,7 +153,9 @@ macro_rules! by_kinds {
             BF16 => $crate::x86_64::by_kind_b!($run, BF16, a, b $(, $arg)*),
             Q8_0 => $crate::x86_64::by_kind_b!($run, Q8_0, a, b $(, $arg)*),
             Q4_0 => $crate::x86_64::by_kind_b!($run, Q4_0, a, b $(, $arg)*),
-            _ => $crate::x86_64::by_kind_b!($run, Q4_1, a, b $(, $arg)*),
+            Q4_1 => $crate::x86_64::by_kind_b!($run, Q4_1, a, b $(, $arg)*),
+            F8_E4M3 => $crate::x86_64::by_kind_b!($run, F8_E4M3, a, b $(, $arg)*),
+            _ => $crate::x86_64::by_kind_b!($run, F8_E5M2, a, b $(, $arg)*),
         }
     }};
 }
@@ -167,7 +169,9 @@ macro_rules! by_kind_b {
             BF16 => $run::<$ka, BF16>($a, $b $(, $arg)*),
             Q8_0 => $run::<$ka, Q8_0>($a, $b $(, $arg)*),
             Q4_0 => $run::<$ka, Q4_0>($a, $b $(, $arg)*),
-            _ => $run::<$ka, Q4_1>($a, $b $(, $arg)*),
+            Q4_1 => $run::<$ka, Q4_1>($a, $b $(, $arg)*),
+            F8_E4M3 => $run::<$ka, F8_E4M3>($a, $b $(, $arg)*),
+            _ => $run::<$ka, F8_E5M2>($a, $b $(, $arg)*),
         }
     };
 }
