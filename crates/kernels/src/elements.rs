@@ -21,6 +21,8 @@ pub(crate) const Q4_1: u8 = 5;
 pub(crate) const F8_E4M3: u8 = 6;
 /// See [`F32`].
 pub(crate) const F8_E5M2: u8 = 7;
+/// See [`F32`].
+pub(crate) const Q4_K: u8 = 8;
 
 /// 2¹²⁰: an `f32` whose bits are a `float8_e4m3fn` magnitude shifted left 20, times this, is
 /// that magnitude's value (subnormals included, exactly; the scalar decoder's table).
@@ -35,8 +37,22 @@ pub(crate) const fn elem_bytes(k: u8) -> usize {
     }
 }
 
-/// Elements per block of the ggml block kinds ([`Q8_0`], [`Q4_0`], [`Q4_1`]).
+/// Elements per block of the ggml legacy block kinds ([`Q8_0`], [`Q4_0`], [`Q4_1`]).
 pub(crate) const QBLOCK_ELEMS: usize = 32;
+
+/// Elements per super-block of the ggml k-quant kinds ([`Q4_K`]), and per sub-block.
+pub(crate) const QK_K: usize = 256;
+/// See [`QK_K`].
+pub(crate) const QK_SUB: usize = 32;
+
+/// Elements per block of kind `k` (1 for kinds that are not blocks).
+pub(crate) const fn block_elems(k: u8) -> usize {
+    match k {
+        Q8_0 | Q4_0 | Q4_1 => QBLOCK_ELEMS,
+        Q4_K => QK_K,
+        _ => 1,
+    }
+}
 
 /// Bytes per block of kind `k` (0 for kinds that are not blocks):
 /// - `Q8_0`, 34: a little-endian binary16 scale `d`, then 32 signed bytes `q`; element `i` is
@@ -44,13 +60,33 @@ pub(crate) const QBLOCK_ELEMS: usize = 32;
 /// - `Q4_0`, 18: `d`, then 16 bytes whose low nibbles are elements 0..16 and high nibbles
 ///   16..32; an element is `d * (nibble − 8) as f32`;
 /// - `Q4_1`, 20: `d`, a binary16 offset `m`, then the nibbles as for `Q4_0`; an element is
-///   `d * nibble as f32 + m` (a product, then a sum: two roundings, as ggml decodes it).
+///   `d * nibble as f32 + m` (a product, then a sum: two roundings, as ggml decodes it);
+/// - `Q4_K`, 144 per 256 elements: binary16 `d` and `dmin`, 12 bytes packing eight 6-bit scales
+///   `sc` and mins `m` (ggml `get_scale_min_k4`), then 128 nibble bytes: bytes `32c..32c + 32`
+///   hold sub-block `2c` (32 elements) in their low nibbles and `2c + 1` in their high ones; an
+///   element of sub-block `s` is `(d * sc[s] as f32) * nibble as f32 - dmin * m[s] as f32`.
 pub(crate) const fn block_bytes(k: u8) -> usize {
     match k {
         Q8_0 => 34,
         Q4_0 => 18,
         Q4_1 => 20,
+        Q4_K => 144,
         _ => 0,
+    }
+}
+
+/// Sub-block `s` (0..8)'s 6-bit scale and min from a `Q4_K` block's 12 packed bytes `p`
+/// (ggml `get_scale_min_k4`): for `s < 4` the low six bits of bytes `s` and `s + 4`; else a
+/// nibble of byte `s + 4` with the top two bits of byte `s - 4` (scale) or `s` (min) above it.
+#[inline(always)]
+pub(crate) fn q4_k_scale_min(p: &[u8], s: usize) -> (u8, u8) {
+    if s < 4 {
+        (p[s] & 0x3f, p[s + 4] & 0x3f)
+    } else {
+        (
+            (p[s + 4] & 0x0f) | ((p[s - 4] >> 6) << 4),
+            (p[s + 4] >> 4) | ((p[s] >> 6) << 4),
+        )
     }
 }
 
@@ -65,6 +101,9 @@ pub(crate) const fn block_bytes(k: u8) -> usize {
 ///   nibbles 16..32; an element is `d * (nibble − 8) as f32`;
 /// - `Q4_1` (20 bytes): `d`, a binary16 offset `m`, then nibbles as in `Q4_0`; an element is
 ///   `d * nibble as f32 + m`;
+/// - `Q4_K` (144 bytes per 256 elements): binary16 `d` and `dmin`, eight 6-bit scales `sc`
+///   and mins `m` packed in 12 bytes, then 4-bit quants; an element of sub-block `s` (32
+///   elements) is `(d * sc[s] as f32) * q as f32 - dmin * m[s] as f32`;
 ///
 /// or 8-bit floats (one byte per element, decoded exactly):
 /// - `F8E4M3` (`float8_e4m3fn` of the OCP 8-bit floating point specification): sign, 4 exponent
@@ -90,6 +129,9 @@ pub enum Elements<'a> {
     F8E4M3(&'a [u8]),
     /// `float8_e5m2` bytes.
     F8E5M2(&'a [u8]),
+    /// ggml `Q4_K` super-blocks (whole super-blocks only).
+    #[allow(non_camel_case_types)] // ggml's name, as `Q8_0`
+    Q4_K(&'a [u8]),
 }
 
 impl<'a> Elements<'a> {
@@ -97,7 +139,7 @@ impl<'a> Elements<'a> {
     /// block, are none).
     pub fn len(&self) -> usize {
         match self.blocks() {
-            Some((b, bb)) => b.len() / bb * QBLOCK_ELEMS,
+            Some((b, bb)) => b.len() / bb * block_elems(self.kind()),
             None => match self {
                 Elements::F32(v) => v.len(),
                 Elements::F16(b) | Elements::BF16(b) => b.len() / 2,
@@ -115,7 +157,7 @@ impl<'a> Elements<'a> {
     /// The bytes and the bytes per block of a block kind; `None` for the others.
     fn blocks(&self) -> Option<(&'a [u8], usize)> {
         match *self {
-            Elements::Q8_0(b) | Elements::Q4_0(b) | Elements::Q4_1(b) => {
+            Elements::Q8_0(b) | Elements::Q4_0(b) | Elements::Q4_1(b) | Elements::Q4_K(b) => {
                 Some((b, block_bytes(self.kind())))
             }
             _ => None,
@@ -132,8 +174,8 @@ impl<'a> Elements<'a> {
         }
     }
 
-    /// The kind tag ([`F32`], [`F16`], [`BF16`], [`Q8_0`], [`Q4_0`], [`Q4_1`], [`F8_E4M3`] or
-    /// [`F8_E5M2`]).
+    /// The kind tag ([`F32`], [`F16`], [`BF16`], [`Q8_0`], [`Q4_0`], [`Q4_1`], [`F8_E4M3`],
+    /// [`F8_E5M2`] or [`Q4_K`]).
     pub(crate) fn kind(&self) -> u8 {
         match self {
             Elements::F32(_) => F32,
@@ -144,6 +186,7 @@ impl<'a> Elements<'a> {
             Elements::Q4_1(_) => Q4_1,
             Elements::F8E4M3(_) => F8_E4M3,
             Elements::F8E5M2(_) => F8_E5M2,
+            Elements::Q4_K(_) => Q4_K,
         }
     }
 
@@ -153,13 +196,13 @@ impl<'a> Elements<'a> {
     /// If `r` is out of bounds, or (block kinds) does not start and end at block boundaries;
     /// the kernels slice at multiples of their 4096-pair block and at the end.
     pub(crate) fn slice(&self, r: Range<usize>) -> Elements<'a> {
-        let bb = block_bytes(self.kind());
+        let (bb, be) = (block_bytes(self.kind()), block_elems(self.kind()));
         let blocks = |b: &'a [u8]| {
             assert!(
-                r.start.is_multiple_of(QBLOCK_ELEMS) && r.end.is_multiple_of(QBLOCK_ELEMS),
+                r.start.is_multiple_of(be) && r.end.is_multiple_of(be),
                 "block elements are sliced at block boundaries"
             );
-            &b[r.start / QBLOCK_ELEMS * bb..r.end / QBLOCK_ELEMS * bb]
+            &b[r.start / be * bb..r.end / be * bb]
         };
         match *self {
             Elements::F32(v) => Elements::F32(&v[r.clone()]),
@@ -170,6 +213,7 @@ impl<'a> Elements<'a> {
             Elements::Q4_1(b) => Elements::Q4_1(blocks(b)),
             Elements::F8E4M3(b) => Elements::F8E4M3(&b[r]),
             Elements::F8E5M2(b) => Elements::F8E5M2(&b[r]),
+            Elements::Q4_K(b) => Elements::Q4_K(blocks(b)),
         }
     }
 
@@ -184,7 +228,8 @@ impl<'a> Elements<'a> {
             | Elements::Q4_0(b)
             | Elements::Q4_1(b)
             | Elements::F8E4M3(b)
-            | Elements::F8E5M2(b) => b.as_ptr(),
+            | Elements::F8E5M2(b)
+            | Elements::Q4_K(b) => b.as_ptr(),
         }
     }
 }

@@ -1,6 +1,9 @@
 //! The scalar reference implementation: the semantics every SIMD routine must reproduce.
 
-use crate::elements::{block_bytes, Elements, E4M3_SCALE, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS};
+use crate::elements::{
+    block_bytes, q4_k_scale_min, Elements, E4M3_SCALE, Q4_0, Q4_1, Q4_K, Q8_0, QBLOCK_ELEMS, QK_K,
+    QK_SUB,
+};
 use crate::stats::DiffStats;
 
 /// Adds the pairs `(a[i], b[i])` to `st`, one at a time, in `f64`.
@@ -18,6 +21,9 @@ pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) 
 /// same as decoding both sides first. The caller guarantees `a.len() == b.len()`.
 pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     debug_assert_eq!(a.len(), b.len());
+    if a.kind() == Q4_K || b.kind() == Q4_K {
+        return by_super_blocks(a, b, offset, st);
+    }
     // One loop per pair of kinds (A's getter chosen here, B's in `with_b`), so no element pays
     // for a match on its kind.
     match a {
@@ -32,6 +38,76 @@ pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mu
         Elements::Q4_1(x) => with_b(|i| q4_1(x, i), b, offset, st),
         Elements::F8E4M3(x) => with_b(|i| e4m3(x[i]), b, offset, st),
         Elements::F8E5M2(x) => with_b(|i| e5m2(x[i]), b, offset, st),
+        Elements::Q4_K(_) => unreachable!("handled by super-block above"),
+    }
+}
+
+/// Sides of which one holds `Q4_K` super-blocks: super-block by super-block, both sides'
+/// values decoded into buffers (a `Q4_K` side by its definition, once per sub-block's scale),
+/// then summed in order, so the sums are those of decoding both sides whole first.
+fn by_super_blocks(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
+    let n = a.len();
+    let mut sums = Sums::default();
+    let (mut xa, mut xb) = ([0f32; QK_K], [0f32; QK_K]);
+    let mut s = 0;
+    while s < n {
+        let e = (s + QK_K).min(n);
+        let (va, vb) = (&mut xa[..e - s], &mut xb[..e - s]);
+        values(a.slice(s..e), va);
+        values(b.slice(s..e), vb);
+        sum_by(e - s, |i| va[i], |i| vb[i], offset + s as u64, &mut sums);
+        s = e;
+    }
+    sums.add_to(st);
+}
+
+/// The values of `x` (`out.len()` of them) as `f32`.
+fn values(x: Elements, out: &mut [f32]) {
+    match x {
+        Elements::Q4_K(v) => {
+            for (blk, o) in v
+                .chunks_exact(block_bytes(Q4_K))
+                .zip(out.chunks_exact_mut(QK_K))
+            {
+                q4_k_block(blk, o);
+            }
+        }
+        _ => {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = value(x, i);
+            }
+        }
+    }
+}
+
+/// Element `i` of `x` (any kind but `Q4_K`).
+fn value(x: Elements, i: usize) -> f32 {
+    match x {
+        Elements::F32(v) => v[i],
+        Elements::F16(v) => h(v, i),
+        Elements::BF16(v) => bf(v, i),
+        Elements::Q8_0(v) => q8_0(v, i),
+        Elements::Q4_0(v) => q4_0(v, i),
+        Elements::Q4_1(v) => q4_1(v, i),
+        Elements::F8E4M3(v) => e4m3(v[i]),
+        Elements::F8E5M2(v) => e5m2(v[i]),
+        Elements::Q4_K(_) => unreachable!("Q4_K sides are decoded by super-block"),
+    }
+}
+
+/// One `Q4_K` super-block's 256 values: sub-block `s`'s element `r` is
+/// `(d * sc) * nibble - dmin * m`, its nibble the low (`s` even) or high half of byte
+/// `32 (s / 2) + r` of the quants.
+fn q4_k_block(blk: &[u8], out: &mut [f32]) {
+    let (d, dmin) = (half_at(blk, 0), half_at(blk, 2));
+    for s in 0..QK_K / QK_SUB {
+        let (sc, m) = q4_k_scale_min(&blk[4..16], s);
+        let (d1, m1) = (d * sc as f32, dmin * m as f32);
+        let qs = &blk[16 + 32 * (s / 2)..][..QK_SUB];
+        for (o, &q) in out[QK_SUB * s..][..QK_SUB].iter_mut().zip(qs) {
+            let nib = if s % 2 == 0 { q & 0x0f } else { q >> 4 };
+            *o = d1 * nib as f32 - m1;
+        }
     }
 }
 
@@ -48,6 +124,7 @@ fn with_b(a: impl Fn(usize) -> f32, b: Elements, offset: u64, st: &mut DiffStats
         Elements::Q4_1(y) => accumulate_by(n, a, |i| q4_1(y, i), offset, st),
         Elements::F8E4M3(y) => accumulate_by(n, a, |i| e4m3(y[i]), offset, st),
         Elements::F8E5M2(y) => accumulate_by(n, a, |i| e5m2(y[i]), offset, st),
+        Elements::Q4_K(_) => unreachable!("handled by super-block in `accumulate_elements`"),
     }
 }
 
@@ -148,7 +225,43 @@ pub(crate) fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStats) {
     accumulate_elements(x, x, offset, st)
 }
 
-/// The definition: `n` pairs `(a(i), b(i))`.
+/// The running sums and counts of [`accumulate_by`], so that a side decoded piece by piece
+/// sums in the same order as one decoded whole.
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    len: u64,
+    dd: f64,
+    ds: f64,
+    aa: f64,
+    bb: f64,
+    sad: f64,
+    nfa: u64,
+    nfb: u64,
+    mism: u64,
+    cmp: u64,
+    best: Option<(f64, u64)>,
+}
+
+impl Sums {
+    /// Adds the sums to `st`.
+    fn add_to(self, st: &mut DiffStats) {
+        st.len += self.len;
+        st.compared += self.cmp;
+        st.nonfinite_a += self.nfa;
+        st.nonfinite_b += self.nfb;
+        st.mismatches += self.mism;
+        st.sum_sq_diff += self.dd;
+        st.sum_diff_sum += self.ds;
+        st.sum_sq_a += self.aa;
+        st.sum_sq_b += self.bb;
+        st.sum_abs_diff += self.sad;
+        if let Some((m, i)) = self.best {
+            st.take_max(m, Some(i));
+        }
+    }
+}
+
+/// The definition: `n` pairs `(a(i), b(i))` added to `st`.
 #[inline(always)]
 fn accumulate_by(
     n: usize,
@@ -157,9 +270,33 @@ fn accumulate_by(
     offset: u64,
     st: &mut DiffStats,
 ) {
-    let (mut dd, mut ds, mut aa, mut bb, mut sad) = (0f64, 0f64, 0f64, 0f64, 0f64);
-    let (mut nfa, mut nfb, mut mism, mut cmp) = (0u64, 0u64, 0u64, 0u64);
-    let mut best: Option<(f64, u64)> = None;
+    let mut s = Sums::default();
+    sum_by(n, a, b, offset, &mut s);
+    s.add_to(st);
+}
+
+/// `n` pairs `(a(i), b(i))` (the first at flat index `offset`) added to the running sums.
+#[inline(always)]
+fn sum_by(
+    n: usize,
+    a: impl Fn(usize) -> f32,
+    b: impl Fn(usize) -> f32,
+    offset: u64,
+    sums: &mut Sums,
+) {
+    let Sums {
+        mut dd,
+        mut ds,
+        mut aa,
+        mut bb,
+        mut sad,
+        mut nfa,
+        mut nfb,
+        mut mism,
+        mut cmp,
+        mut best,
+        len,
+    } = *sums;
     for i in 0..n {
         let (x, y) = (a(i), b(i));
         let (fx, fy) = (x.is_finite(), y.is_finite());
@@ -181,17 +318,17 @@ fn accumulate_by(
             }
         }
     }
-    st.len += n as u64;
-    st.compared += cmp;
-    st.nonfinite_a += nfa;
-    st.nonfinite_b += nfb;
-    st.mismatches += mism;
-    st.sum_sq_diff += dd;
-    st.sum_diff_sum += ds;
-    st.sum_sq_a += aa;
-    st.sum_sq_b += bb;
-    st.sum_abs_diff += sad;
-    if let Some((m, i)) = best {
-        st.take_max(m, Some(i));
-    }
+    *sums = Sums {
+        len: len + n as u64,
+        dd,
+        ds,
+        aa,
+        bb,
+        sad,
+        nfa,
+        nfb,
+        mism,
+        cmp,
+        best,
+    };
 }

@@ -887,3 +887,127 @@ fn fused_f8_equal_decode_then_update_and_match_scalar() {
         }
     }
 }
+
+/// `Q4_K` super-blocks decoded by ggml's definition (`dequantize_row_q4_K` with
+/// `get_scale_min_k4`), in `f32`.
+fn q4_k_decoded(bytes: &[u8]) -> Vec<f32> {
+    let h = |b: &[u8], at: usize| half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32();
+    let mut out = Vec::new();
+    for b in bytes.chunks_exact(144) {
+        let (d, dmin, sc) = (h(b, 0), h(b, 2), &b[4..16]);
+        let mut scale = [0u8; 8];
+        let mut min = [0u8; 8];
+        for j in 0..8 {
+            (scale[j], min[j]) = if j < 4 {
+                (sc[j] & 63, sc[j + 4] & 63)
+            } else {
+                (
+                    (sc[j + 4] & 0xf) | ((sc[j - 4] >> 6) << 4),
+                    (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4),
+                )
+            };
+        }
+        for c in 0..4 {
+            let q = &b[16 + 32 * c..][..32];
+            for (s, shift) in [(2 * c, 0), (2 * c + 1, 4)] {
+                let (d1, m1) = (d * scale[s] as f32, dmin * min[s] as f32);
+                out.extend(q.iter().map(|&x| d1 * ((x >> shift) & 0xf) as f32 - m1));
+            }
+        }
+    }
+    out
+}
+
+/// `n / 256` random `Q4_K` super-blocks whose `d` and `dmin` are taken from `scales` in turn,
+/// and B: A with some quant and scale bytes moved by one and some `d` replaced.
+fn q4_k_pair(seed: u64, n: usize, scales: &[u16]) -> (Vec<u8>, Vec<u8>) {
+    let mut rng = Rng(seed | 1);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for blk in 0..n / 256 {
+        let d = scales[blk % scales.len()];
+        let dmin = scales[(blk + 3) % scales.len()];
+        let mut x = d.to_le_bytes().to_vec();
+        x.extend(dmin.to_le_bytes());
+        x.extend((0..140).map(|i| match i {
+            0..12 if blk % 4 == 1 => 0xff, // every scale and min 63
+            12 if blk % 3 == 0 => 0xff,
+            13 if blk % 3 == 0 => 0x00,
+            _ => rng.next_u64() as u8,
+        }));
+        let mut y = x.clone();
+        if blk % 5 == 4 {
+            y[..2].copy_from_slice(&0x3c00u16.to_le_bytes());
+        }
+        for v in &mut y[4..] {
+            if rng.next_u64().is_multiple_of(4) {
+                *v ^= 1;
+            }
+        }
+        a.extend(x);
+        b.extend(y);
+    }
+    (a, b)
+}
+
+/// The fused kernels read `Q4_K` super-blocks in registers (each sub-block's factors computed
+/// once per kernel block): bit for bit what decoding by definition and the same ISA's `f32`
+/// kernel give, against another `Q4_K` side, `Q8_0` blocks, and the same values as halves or
+/// `f32`, on either side, for the scalar twin too; the self kernel agrees.
+#[test]
+fn fused_q4_k_equals_decode_then_update_and_match_scalar() {
+    let plain: &[u16] = &[0x2e66, 0x1c00, 0x3c00, 0xa000, 0x0400];
+    // +inf, a signalling and a quiet NaN, zero, a subnormal, the largest finite.
+    let special: &[u16] = &[
+        0x2e66, 0x7c00, 0x1c00, 0x7d00, 0x7e00, 0x0000, 0x0001, 0x7bff,
+    ];
+    for isa in Isa::available() {
+        for n in [256usize, 512, 4096 + 256, 3 * 4096 + 768] {
+            for (si, scales) in [plain, special].into_iter().enumerate() {
+                let (x, y) = q4_k_pair(n as u64 * 5 + si as u64, n, scales);
+                let (dx, dy) = (q4_k_decoded(&x), q4_k_decoded(&y));
+                let q8 = block_pair(n as u64, n, 34, plain).0;
+                let dq8 = blocks_decoded("q8_0", &q8);
+                let mut sides: Vec<(String, Elements, Vec<f32>)> = vec![
+                    ("q4_k".into(), Elements::Q4_K(&y), dy.clone()),
+                    ("q8_0".into(), Elements::Q8_0(&q8), dq8),
+                ];
+                let enc: Vec<(&str, Vec<u8>)> = ["f16", "bf16"]
+                    .iter()
+                    .map(|&k| (k, encode(k, &dy)))
+                    .collect();
+                for (k, e) in &enc {
+                    sides.push((k.to_string(), side(k, &dy, e), decoded(isa, k, &dy, e)));
+                }
+                sides.push(("f32".into(), Elements::F32(&dy), dy.clone()));
+                let wa = Elements::Q4_K(&x);
+                assert_eq!(wa.len(), n);
+                for (kb, eb, vb) in &sides {
+                    for swap in [false, true] {
+                        let what = format!("q4_k vs {kb} n={n} scales {si} swap={swap}");
+                        let (p, q, vp, vq) = if swap {
+                            (*eb, wa, vb.as_slice(), dx.as_slice())
+                        } else {
+                            (wa, *eb, dx.as_slice(), vb.as_slice())
+                        };
+                        let mut fused = DiffStats::default();
+                        fused.update_elements_with(isa, p, q, 7);
+                        let mut two_pass = DiffStats::default();
+                        two_pass.update_with(isa, vp, vq, 7);
+                        assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
+                        let mut r = DiffStats::default();
+                        scalar::accumulate_elements(p, q, 7, &mut r);
+                        assert_same(isa, &fused, &r, &what);
+                    }
+                }
+                let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
+                s.update_self_with(isa, wa, 3);
+                r.update_elements_with(isa, wa, wa, 3);
+                assert_eq!(s, r, "{isa:?} q4_k self n={n} scales {si}");
+                assert!(s.max_abs() == 0.0 && s.len() == n as u64);
+                if si == 1 {
+                    assert!(s.nonfinite_a() > 0, "special scales, non-finite values");
+                }
+            }
+        }
+    }
+}

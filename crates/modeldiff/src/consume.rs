@@ -627,9 +627,9 @@ mod tests {
             .collect()
     }
 
-    /// Block-quantized GGUF tensors (`Q8_0`, `Q4_0`, `Q4_1`) take the fused path (blocks read
-    /// in registers) against each other and against F32, and give what decoding to `f32`
-    /// first gives, bit for bit, for any chunk size (chunks are whole blocks).
+    /// Block-quantized GGUF tensors (`Q8_0`, `Q4_0`, `Q4_1`, `Q4_K`) take the fused path
+    /// (blocks read in registers) against each other and against F32, and give what decoding
+    /// to `f32` first gives, bit for bit, for any chunk size (chunks are whole blocks).
     #[test]
     fn block_pairs_are_fused_and_agree_with_two_pass() {
         let n = 64 * 96;
@@ -655,12 +655,25 @@ mod tests {
                 })
                 .collect::<Vec<u8>>()
         };
+        // Q4_K super-blocks: d, dmin, then packed scales and quants from `seed`.
+        let q4_k = |seed: usize, d: f32| {
+            (0..n / 256)
+                .flat_map(|blk| {
+                    let mut b = half::f16::from_f32(d).to_le_bytes().to_vec();
+                    b.extend(half::f16::from_f32(d / 4.0).to_le_bytes());
+                    b.extend((0..140).map(|i| ((blk * 140 + i) * 7919 + seed) as u8));
+                    b
+                })
+                .collect::<Vec<u8>>()
+        };
         let a = gguf_model(&[
             ("q", 8, &[64, 96], q8_0(n, 0.01, qa)),
             ("same", 8, &[64, 96], q8_0(n, 0.02, qa)),
             ("mix", 8, &[64, 96], q8_0(n, 0.01, qa)),
             ("q4", 2, &[64, 96], q4_0(n, 0.25, nib)),
             ("q4mix", 3, &[64, 96], q4_1.clone()),
+            ("k", 12, &[256, 24], q4_k(1, 0.01)),
+            ("kmix", 12, &[256, 24], q4_k(1, 0.01)),
         ]);
         let b = gguf_model(&[
             ("q", 8, &[64, 96], q8_0(n, 0.011, qb)),
@@ -668,9 +681,11 @@ mod tests {
             ("mix", 0, &[64, 96], f32s(decoded(0.011, &qb))),
             ("q4", 3, &[64, 96], q4_1),
             ("q4mix", 8, &[64, 96], q8_0(n, 0.25, |i| nib(i) as i8 - 8)),
+            ("k", 12, &[256, 24], q4_k(2, 0.012)),
+            ("kmix", 8, &[256, 24], q8_0(n, 0.011, qb)),
         ]);
         for chunk in [256, 1024, 1 << 16] {
-            let (p, of) = fused_agrees_with_two_pass(&a, &b, chunk, 0..32);
+            let (p, of) = fused_agrees_with_two_pass(&a, &b, chunk, 0..256);
             let by_name = |name: &str| {
                 let i = p
                     .pairs
@@ -688,6 +703,7 @@ mod tests {
                 (by_name("same").mismatches(), by_name("same").len()),
                 (0, n as u64)
             );
+            assert!(by_name("k").max_abs() > 0.0 && by_name("kmix").max_abs() > 0.0);
             // The same values in three encodings: Q4_0, Q4_1 and Q8_0.
             for name in ["q4", "q4mix"] {
                 let s = by_name(name);

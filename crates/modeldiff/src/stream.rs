@@ -237,8 +237,8 @@ impl Piece<'_> {
 }
 
 /// Elements `range` of tensor `index` as stored, when it is contiguous little-endian F16, BF16,
-/// `Q8_0`, `Q4_0` or `Q4_1`, or F8 (E4M3, E5M2) (bytes; for blocks, when `range` is whole
-/// blocks) or zero-copy F32 (values).
+/// `Q8_0`, `Q4_0`, `Q4_1` or `Q4_K`, or F8 (E4M3, E5M2) (bytes; for blocks, when `range` is
+/// whole blocks) or zero-copy F32 (values).
 fn raw_elements(model: &Model, index: usize, range: Range<usize>) -> Option<Elements<'_>> {
     let t = &model.tensors()[index];
     let bytes = |r: Range<usize>| model.encoded_range(index, r.start as u64..r.end as u64);
@@ -252,6 +252,7 @@ fn raw_elements(model: &Model, index: usize, range: Range<usize>) -> Option<Elem
             QuantType::Q8_0 => bytes(range).map(Elements::Q8_0),
             QuantType::Q4_0 => bytes(range).map(Elements::Q4_0),
             QuantType::Q4_1 => bytes(range).map(Elements::Q4_1),
+            QuantType::Q4_K => bytes(range).map(Elements::Q4_K),
             _ => None,
         },
         _ => None,

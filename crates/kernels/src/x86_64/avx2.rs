@@ -3,10 +3,11 @@
 
 use core::arch::x86_64::*;
 
-use super::{by_kinds, prefetch_line, BestBlock, Partials, BLOCK};
+use super::{by_kinds, prefetch_line, BestBlock, Partials, SubScales, BLOCK};
 use crate::convert::Kind;
 use crate::elements::{
-    block_bytes, Elements, BF16, F16, F32, F8_E4M3, F8_E5M2, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS,
+    block_bytes, Elements, BF16, F16, F32, F8_E4M3, F8_E5M2, Q4_0, Q4_1, Q4_K, Q8_0, QBLOCK_ELEMS,
+    QK_K, QK_SUB,
 };
 use crate::scalar;
 use crate::stats::DiffStats;
@@ -62,14 +63,15 @@ fn run<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &m
     );
 }
 
-/// Eight elements of kind `K` from element `j` of the storage at `p`, as `f32`.
+/// Eight elements of kind `K` from element `j` of the storage at `p`, as `f32`; for `Q4_K`,
+/// `t` holds the sub-block factors of the side that starts at `p` ([`SubScales::of`]).
 ///
 /// # Safety
 /// `p` points at elements of kind `K` of which at least `j + 8` are readable; for the block
 /// kinds, `j` is a multiple of 8 (sides hold whole blocks).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
-unsafe fn load<const K: u8>(p: *const u8, j: usize) -> __m256 {
+unsafe fn load<const K: u8>(p: *const u8, j: usize, t: &SubScales) -> __m256 {
     // SAFETY: the caller guarantees elements j..j + 8 of kind K are readable at p; the loads
     // are unaligned.
     unsafe {
@@ -100,6 +102,21 @@ unsafe fn load<const K: u8>(p: *const u8, j: usize) -> __m256 {
                 // Each byte becomes the high byte of a binary16.
                 let q = _mm_loadl_epi64(p.add(j).cast());
                 _mm256_cvtph_ps(_mm_unpacklo_epi8(_mm_setzero_si128(), q))
+            }
+            Q4_K => {
+                // `j` is a multiple of 8: a quarter of sub-block s = j / 32, whose factors `t`
+                // holds; its quants are the low (s even) or high nibbles of 8 bytes.
+                let (e, s) = (j % QK_K, j / QK_SUB);
+                let blk = p.add(block_bytes(Q4_K) * (j / QK_K));
+                let qs = blk.add(16 + 32 * (e / 64) + e % 32);
+                let w = _mm256_cvtepu8_epi32(_mm_loadl_epi64(qs.cast()));
+                let nib = if s.is_multiple_of(2) {
+                    _mm256_and_si256(w, _mm256_set1_epi32(0x0f))
+                } else {
+                    _mm256_srli_epi32::<4>(w)
+                };
+                let x = _mm256_mul_ps(_mm256_cvtepi32_ps(nib), _mm256_set1_ps(t.d[s]));
+                _mm256_sub_ps(x, _mm256_set1_ps(t.m[s]))
             }
             _ => {
                 // Q4_0 or Q4_1: elements r = j % 32 .. r + 8 are the low nibbles of nibble
@@ -179,6 +196,7 @@ pub(crate) fn sweep<const KA: u8, const KB: u8, const OPTIMISTIC: bool>(
     assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
     debug_assert!(n.is_multiple_of(8));
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let (ta, tb) = (SubScales::of::<KA>(a), SubScales::of::<KB>(b));
     let abs32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
     let abs64 = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
     let inf = _mm256_set1_ps(f32::INFINITY);
@@ -197,7 +215,7 @@ pub(crate) fn sweep<const KA: u8, const KB: u8, const OPTIMISTIC: bool>(
     while j < n {
         // SAFETY: j + 8 <= n = a.len() = b.len(), and the kinds were asserted, so both loads
         // are in bounds.
-        let (va, vb) = unsafe { (load::<KA>(pa, j), load::<KB>(pb, j)) };
+        let (va, vb) = unsafe { (load::<KA>(pa, j, &ta), load::<KB>(pb, j, &tb)) };
         prefetch_line::<KA>(pa, j);
         prefetch_line::<KB>(pb, j);
         let (fa, fb) = if OPTIMISTIC {
@@ -293,7 +311,8 @@ pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStat
         Q4_0 => run_self::<Q4_0>(x, offset, st),
         Q4_1 => run_self::<Q4_1>(x, offset, st),
         F8_E4M3 => run_self::<F8_E4M3>(x, offset, st),
-        _ => run_self::<F8_E5M2>(x, offset, st),
+        F8_E5M2 => run_self::<F8_E5M2>(x, offset, st),
+        _ => run_self::<Q4_K>(x, offset, st),
     }
 }
 
@@ -322,6 +341,7 @@ fn self_block<const K: u8>(x: Elements, st: &mut DiffStats) -> Option<f64> {
     assert!(x.kind() == K);
     debug_assert!(n.is_multiple_of(8));
     let p = x.as_ptr();
+    let t = SubScales::of::<K>(x);
     let abs32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
     let inf = _mm256_set1_ps(f32::INFINITY);
     let (mut aa0, mut aa1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
@@ -329,7 +349,7 @@ fn self_block<const K: u8>(x: Elements, st: &mut DiffStats) -> Option<f64> {
     let mut j = 0;
     while j < n {
         // SAFETY: j + 8 <= n = x.len(), and the kind was asserted.
-        let v = unsafe { load::<K>(p, j) };
+        let v = unsafe { load::<K>(p, j, &t) };
         prefetch_line::<K>(p, j);
         let f = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(v, abs32), inf);
         cf = _mm256_sub_epi32(cf, _mm256_castps_si256(f));
@@ -368,6 +388,7 @@ fn find<const KA: u8, const KB: u8>(a: Elements, b: Elements, target: f64) -> Op
     assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
     debug_assert!(n.is_multiple_of(8));
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let (ta, tb) = (SubScales::of::<KA>(a), SubScales::of::<KB>(b));
     let abs32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
     let abs64 = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
     let inf = _mm256_set1_ps(f32::INFINITY);
@@ -375,7 +396,7 @@ fn find<const KA: u8, const KB: u8>(a: Elements, b: Elements, target: f64) -> Op
     let mut j = 0;
     while j + 8 <= n {
         // SAFETY: j + 8 <= n = a.len() = b.len(), and the kinds were asserted.
-        let (va, vb) = unsafe { (load::<KA>(pa, j), load::<KB>(pb, j)) };
+        let (va, vb) = unsafe { (load::<KA>(pa, j, &ta), load::<KB>(pb, j, &tb)) };
         let k = _mm256_and_ps(
             _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(va, abs32), inf),
             _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(vb, abs32), inf),

@@ -3,10 +3,11 @@
 
 use core::arch::x86_64::*;
 
-use super::{by_kinds, prefetch_line, BestBlock, Partials, BLOCK};
+use super::{by_kinds, prefetch_line, BestBlock, Partials, SubScales, BLOCK};
 use crate::convert::Kind;
 use crate::elements::{
-    block_bytes, Elements, BF16, F16, F32, F8_E4M3, F8_E5M2, Q4_0, Q4_1, Q8_0, QBLOCK_ELEMS,
+    block_bytes, Elements, BF16, F16, F32, F8_E4M3, F8_E5M2, Q4_0, Q4_1, Q4_K, Q8_0, QBLOCK_ELEMS,
+    QK_K, QK_SUB,
 };
 use crate::stats::DiffStats;
 
@@ -54,7 +55,8 @@ fn run<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &m
 }
 
 /// The elements of kind `K` in `lanes` from element `j` of the storage at `p`, as `f32`
-/// (masked-off lanes are 0).
+/// (masked-off lanes are 0); for `Q4_K`, `t` holds the sub-block factors of the side that
+/// starts at `p` ([`SubScales::of`]).
 ///
 /// # Safety
 /// `p` points at elements of kind `K`, and every lane set in `lanes` is a readable element
@@ -62,7 +64,7 @@ fn run<const KA: u8, const KB: u8>(a: Elements, b: Elements, offset: u64, st: &m
 /// holding element `j` is readable (sides hold whole blocks).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
-unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize) -> __m512 {
+unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize, t: &SubScales) -> __m512 {
     // SAFETY: the caller guarantees the selected lanes are readable; masked-off lanes are not
     // accessed and cannot fault.
     unsafe {
@@ -96,6 +98,21 @@ unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize) -> __m512 
             F8_E5M2 => {
                 let q = _mm_maskz_loadu_epi8(lanes, p.add(j).cast());
                 _mm512_cvtph_ps(_mm256_slli_epi16::<8>(_mm256_cvtepu8_epi16(q)))
+            }
+            Q4_K => {
+                // `j` is a multiple of 16: half of sub-block s = j / 32, whose factors `t`
+                // holds; its quants are the low (s even) or high nibbles of 16 bytes.
+                let (e, s) = (j % QK_K, j / QK_SUB);
+                let blk = p.add(block_bytes(Q4_K) * (j / QK_K));
+                let qs = blk.add(16 + 32 * (e / 64) + e % 32);
+                let w = _mm512_cvtepu8_epi32(_mm_loadu_si128(qs.cast()));
+                let nib = if s.is_multiple_of(2) {
+                    _mm512_and_si512(w, _mm512_set1_epi32(0x0f))
+                } else {
+                    _mm512_srli_epi32::<4>(w)
+                };
+                let x = _mm512_mul_ps(_mm512_cvtepi32_ps(nib), _mm512_set1_ps(t.d[s]));
+                _mm512_maskz_sub_ps(lanes, x, _mm512_set1_ps(t.m[s]))
             }
             _ => {
                 // Q4_0 or Q4_1: the 16 nibble bytes hold elements 0..16 in their low nibbles
@@ -192,6 +209,7 @@ pub(crate) fn sweep<const KA: u8, const KB: u8, const OPTIMISTIC: bool>(
     let n = a.len();
     assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let (ta, tb) = (SubScales::of::<KA>(a), SubScales::of::<KB>(b));
     let inf = _mm512_set1_ps(f32::INFINITY);
     let z = _mm512_setzero_pd();
     let (mut dd0, mut dd1, mut ds0, mut ds1) = (z, z, z, z);
@@ -214,7 +232,7 @@ pub(crate) fn sweep<const KA: u8, const KB: u8, const OPTIMISTIC: bool>(
         };
         // SAFETY: only lanes below `rem` are loaded, j + rem = n = a.len() = b.len(), and the
         // kinds were asserted.
-        let (va, vb) = unsafe { (load::<KA>(lanes, pa, j), load::<KB>(lanes, pb, j)) };
+        let (va, vb) = unsafe { (load::<KA>(lanes, pa, j, &ta), load::<KB>(lanes, pb, j, &tb)) };
         prefetch_line::<KA>(pa, j);
         prefetch_line::<KB>(pb, j);
         let (fa, fb) = if OPTIMISTIC {
@@ -307,7 +325,8 @@ pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStat
         Q4_0 => run_self::<Q4_0>(x, offset, st),
         Q4_1 => run_self::<Q4_1>(x, offset, st),
         F8_E4M3 => run_self::<F8_E4M3>(x, offset, st),
-        _ => run_self::<F8_E5M2>(x, offset, st),
+        F8_E5M2 => run_self::<F8_E5M2>(x, offset, st),
+        _ => run_self::<Q4_K>(x, offset, st),
     }
 }
 
@@ -332,6 +351,7 @@ fn self_block<const K: u8>(x: Elements, st: &mut DiffStats) -> Option<f64> {
     let n = x.len();
     assert!(x.kind() == K);
     let p = x.as_ptr();
+    let t = SubScales::of::<K>(x);
     let inf = _mm512_set1_ps(f32::INFINITY);
     let (mut aa0, mut aa1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
     let one = _mm512_set1_epi32(1);
@@ -345,7 +365,7 @@ fn self_block<const K: u8>(x: Elements, st: &mut DiffStats) -> Option<f64> {
             ((1u32 << rem) - 1) as u16
         };
         // SAFETY: only lanes below `rem` are loaded, and the kind was asserted.
-        let v = unsafe { load::<K>(lanes, p, j) };
+        let v = unsafe { load::<K>(lanes, p, j, &t) };
         prefetch_line::<K>(p, j);
         let f = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(v), inf);
         cf = _mm512_mask_add_epi32(cf, f, cf, one);
@@ -382,6 +402,7 @@ fn find<const KA: u8, const KB: u8>(a: Elements, b: Elements, target: f64) -> Op
     let n = a.len();
     assert!(a.kind() == KA && b.kind() == KB && b.len() == n);
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let (ta, tb) = (SubScales::of::<KA>(a), SubScales::of::<KB>(b));
     let inf = _mm512_set1_ps(f32::INFINITY);
     let t = _mm512_set1_pd(target);
     let mut j = 0;
@@ -393,7 +414,7 @@ fn find<const KA: u8, const KB: u8>(a: Elements, b: Elements, target: f64) -> Op
             ((1u32 << rem) - 1) as u16
         };
         // SAFETY: only lanes below `rem` are loaded, and the kinds were asserted.
-        let (va, vb) = unsafe { (load::<KA>(lanes, pa, j), load::<KB>(lanes, pb, j)) };
+        let (va, vb) = unsafe { (load::<KA>(lanes, pa, j, &ta), load::<KB>(lanes, pb, j, &tb)) };
         let k = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(va), inf)
             & _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_ps(vb), inf);
         let d0 = _mm512_sub_pd(lo_pd(va), lo_pd(vb));

@@ -9,7 +9,7 @@ pub(crate) mod avx512;
 
 use std::ops::Range;
 
-use crate::elements::Elements;
+use crate::elements::{block_bytes, q4_k_scale_min, Elements, Q4_K, QK_K, QK_SUB};
 use crate::stats::DiffStats;
 
 /// Elements per block: sums are reduced to scalars at block boundaries, and the block holding
@@ -23,15 +23,16 @@ pub(crate) const BLOCK: usize = 4096;
 pub(crate) const PREFETCH_AHEAD: usize = 4096;
 
 /// Asks for the stored bytes [`PREFETCH_AHEAD`] past element `j` of kind `K` at `p`, once per
-/// 64-byte line (when `j` starts one; for the block kinds, once per block); the vector loops
-/// call it every step.
+/// 64-byte line (when `j` starts one; for the legacy block kinds, once per 32-element block,
+/// for `Q4_K` once per 64 elements, 36 bytes); the vector loops call it every step.
 #[inline(always)]
 pub(crate) fn prefetch_line<const K: u8>(p: *const u8, j: usize) {
-    use crate::elements::{block_bytes, elem_bytes, QBLOCK_ELEMS};
-    let bb = block_bytes(K);
+    use crate::elements::{block_bytes, block_elems, elem_bytes};
+    let (bb, be) = (block_bytes(K), block_elems(K));
     if bb != 0 {
-        if j.is_multiple_of(QBLOCK_ELEMS) {
-            let at = bb * (j / QBLOCK_ELEMS) + PREFETCH_AHEAD;
+        let every = if be == 32 { 32 } else { 64 };
+        if j.is_multiple_of(every) {
+            let at = bb * (j / be) + bb * (j % be) / be + PREFETCH_AHEAD;
             crate::prefetch_at(p.wrapping_add(at));
         }
         return;
@@ -39,6 +40,41 @@ pub(crate) fn prefetch_line<const K: u8>(p: *const u8, j: usize) {
     let size = elem_bytes(K);
     if (size * j).is_multiple_of(64) {
         crate::prefetch_at(p.wrapping_add(size * j + PREFETCH_AHEAD));
+    }
+}
+
+/// The factors of each `Q4_K` sub-block in one kernel block (at most [`BLOCK`] / 32 = 128
+/// sub-blocks): `d · sc` and `dmin · m` in `f32`, as the decoder computes them, filled once per
+/// block so that the vector loops only multiply and subtract per step. Left at zero for other
+/// kinds (whose loops never read it).
+pub(crate) struct SubScales {
+    /// `d · sc` per sub-block.
+    pub(crate) d: [f32; BLOCK / QK_SUB],
+    /// `dmin · m` per sub-block.
+    pub(crate) m: [f32; BLOCK / QK_SUB],
+}
+
+impl SubScales {
+    /// The factors of `x` (of kind `K`, at most [`BLOCK`] elements).
+    #[inline(always)]
+    pub(crate) fn of<const K: u8>(x: Elements) -> SubScales {
+        let mut t = SubScales {
+            d: [0.0; BLOCK / QK_SUB],
+            m: [0.0; BLOCK / QK_SUB],
+        };
+        if let (Q4_K, Elements::Q4_K(v)) = (K, x) {
+            let half = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+            let per = QK_K / QK_SUB;
+            for (i, blk) in v.chunks_exact(block_bytes(Q4_K)).enumerate() {
+                let (d, dmin) = (half(&blk[0..]), half(&blk[2..]));
+                for s in 0..per {
+                    let (sc, m) = q4_k_scale_min(&blk[4..16], s);
+                    t.d[per * i + s] = d * sc as f32;
+                    t.m[per * i + s] = dmin * m as f32;
+                }
+            }
+        }
+        t
     }
 }
 
@@ -145,7 +181,7 @@ fn hsum<const L: usize>(mut v: [f64; L]) -> f64 {
 /// `$b`, so every combination of sides gets its own monomorphized loop.
 macro_rules! by_kinds {
     ($run:ident, $a:expr, $b:expr $(, $arg:expr)*) => {{
-        use $crate::elements::{BF16, F16, F32, F8_E4M3, F8_E5M2, Q4_0, Q4_1, Q8_0};
+        use $crate::elements::{BF16, F16, F32, F8_E4M3, F8_E5M2, Q4_0, Q4_1, Q4_K, Q8_0};
         let (a, b) = ($a, $b);
         match a.kind() {
             F32 => $crate::x86_64::by_kind_b!($run, F32, a, b $(, $arg)*),
@@ -155,7 +191,8 @@ macro_rules! by_kinds {
             Q4_0 => $crate::x86_64::by_kind_b!($run, Q4_0, a, b $(, $arg)*),
             Q4_1 => $crate::x86_64::by_kind_b!($run, Q4_1, a, b $(, $arg)*),
             F8_E4M3 => $crate::x86_64::by_kind_b!($run, F8_E4M3, a, b $(, $arg)*),
-            _ => $crate::x86_64::by_kind_b!($run, F8_E5M2, a, b $(, $arg)*),
+            F8_E5M2 => $crate::x86_64::by_kind_b!($run, F8_E5M2, a, b $(, $arg)*),
+            _ => $crate::x86_64::by_kind_b!($run, Q4_K, a, b $(, $arg)*),
         }
     }};
 }
@@ -171,7 +208,8 @@ macro_rules! by_kind_b {
             Q4_0 => $run::<$ka, Q4_0>($a, $b $(, $arg)*),
             Q4_1 => $run::<$ka, Q4_1>($a, $b $(, $arg)*),
             F8_E4M3 => $run::<$ka, F8_E4M3>($a, $b $(, $arg)*),
-            _ => $run::<$ka, F8_E5M2>($a, $b $(, $arg)*),
+            F8_E5M2 => $run::<$ka, F8_E5M2>($a, $b $(, $arg)*),
+            _ => $run::<$ka, Q4_K>($a, $b $(, $arg)*),
         }
     };
 }
