@@ -10,7 +10,8 @@
 //!
 //! Cases: `f32`, `f16`, `bf16` (SafeTensors, every value nudged), `q8_0`, `q4_k` (GGUF, one quant
 //! byte in four changed), `identical` (F32, B a byte copy of A), `small` (10 000 tensors of
-//! 4 KiB) and `smollm2` (the real SmolLM2-135M Q4_1 against its Q8_0 requantization);
+//! 4 KiB) and `smollm2` (the real SmolLM2-135M Q4_1 against its Q8_0 requantization); `q6_k`
+//! (GGUF, as `q4_k`) runs only when `--only` names it;
 //!
 //! and prints one table: GB/s of input (both files' bytes / median time), share of the read
 //! baseline, speed-up over each peer, elements/s and peak anonymous memory.
@@ -39,7 +40,11 @@ const CASES: &[&str] = &[
     "identical",
     "small",
     "smollm2",
+    "q6_k",
 ];
+
+/// Cases run only when `--only` names them.
+const OPT_IN: &[&str] = &["q6_k"];
 
 struct Args {
     modeldiff: PathBuf,
@@ -151,7 +156,8 @@ fn run(args: &Args) -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rows = Vec::new();
     for &case in CASES {
-        if !args.only.is_empty() && !args.only.iter().any(|c| c == case) {
+        let named = args.only.iter().any(|c| c == case);
+        if (!args.only.is_empty() || OPT_IN.contains(&case)) && !named {
             continue;
         }
         let (a, b, elements, note) = match prepare(case, args)? {
@@ -188,7 +194,7 @@ fn run(args: &Args) -> Result<(), String> {
         base.sort();
         let peer = match &python {
             Some(py) if args.peer_runs > 0 => {
-                let (script, label) = if case == "q8_0" || case == "q4_k" || case == "smollm2" {
+                let (script, label) = if ["q8_0", "q4_k", "q6_k", "smollm2"].contains(&case) {
                     ("gguf_numpy.py", "gguf-py + numpy")
                 } else {
                     ("safetensors_numpy.py", "numpy + safetensors")
@@ -482,8 +488,12 @@ fn prepare(case: &str, args: &Args) -> Result<Prepared, String> {
             write_safetensors(&a, &b, "f32", 10_000, 1024)?;
             (a, b, 10_000 * 1024, "10 000 × 4 KiB F32".into())
         }
-        "q8_0" | "q4_k" => {
-            let (block_bytes, block_elems) = if case == "q8_0" { (34, 32) } else { (144, 256) };
+        "q8_0" | "q4_k" | "q6_k" => {
+            let (block_bytes, block_elems) = match case {
+                "q8_0" => (34, 32),
+                "q4_k" => (144, 256),
+                _ => (210, 256),
+            };
             let tensor_bytes = dim * dim / block_elems * block_bytes;
             let tensors = (bytes / tensor_bytes).max(1);
             write_gguf(&a, &b, case, tensors, dim)?;
@@ -584,12 +594,19 @@ fn create(p: &Path) -> Result<BufWriter<File>, String> {
         .map_err(|e| format!("{}: {e}", p.display()))
 }
 
-/// Two GGUF v3 files of `tensors` quantized `dim`×`dim` matrices (`q8_0` or `q4_k`) with
-/// random blocks whose scales are sane f16 values; in B one quant byte in four is changed.
+/// Two GGUF v3 files of `tensors` quantized `dim`×`dim` matrices (`q8_0`, `q4_k` or `q6_k`)
+/// with random blocks whose scales are sane f16 values; in B one quant byte in four is changed.
 fn write_gguf(a: &Path, b: &Path, case: &str, tensors: u64, dim: u64) -> Result<(), String> {
     let (ty, block_bytes, block_elems): (u32, u64, u64) = match case {
         "q8_0" => (8, 34, 32),
-        _ => (12, 144, 256),
+        "q4_k" => (12, 144, 256),
+        _ => (14, 210, 256),
+    };
+    // Where each block's binary16 scales are: at the start, except Q6_K's `d` (last).
+    let halves = match ty {
+        8 => 0..2,
+        12 => 0..4,
+        _ => 208..210,
     };
     let tensor_bytes = dim * dim / block_elems * block_bytes;
     let mut head = Vec::new();
@@ -627,18 +644,18 @@ fn write_gguf(a: &Path, b: &Path, case: &str, tensors: u64, dim: u64) -> Result<
     for _ in 0..tensors {
         bufs.0.clear();
         for _ in 0..tensor_bytes / block_bytes {
-            bufs.0.extend(scale(&mut rng));
-            if ty == 12 {
-                bufs.0.extend(scale(&mut rng)); // dmin
-            }
-            for _ in 0..block_bytes - if ty == 12 { 4 } else { 2 } {
+            let at = bufs.0.len();
+            for _ in 0..block_bytes {
                 bufs.0.push(rng.next() as u8);
+            }
+            for h in halves.clone().step_by(2) {
+                bufs.0[at + h as usize..][..2].copy_from_slice(&scale(&mut rng));
             }
         }
         bufs.1.clone_from(&bufs.0);
-        // Change one quant byte in four (never a scale: every block's first 4 bytes stay).
+        // Change one quant byte in four (never a binary16 scale).
         for (i, byte) in bufs.1.iter_mut().enumerate() {
-            if (i as u64 % block_bytes) >= 4 && i % 4 == 0 {
+            if !halves.contains(&(i as u64 % block_bytes)) && i % 4 == 0 {
                 *byte ^= 0x11;
             }
         }
