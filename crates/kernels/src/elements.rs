@@ -23,6 +23,8 @@ pub(crate) const F8_E4M3: u8 = 6;
 pub(crate) const F8_E5M2: u8 = 7;
 /// See [`F32`].
 pub(crate) const Q4_K: u8 = 8;
+/// See [`F32`].
+pub(crate) const IQ4_XS: u8 = 9;
 
 /// 2¹²⁰: an `f32` whose bits are a `float8_e4m3fn` magnitude shifted left 20, times this, is
 /// that magnitude's value (subnormals included, exactly; the scalar decoder's table).
@@ -40,7 +42,8 @@ pub(crate) const fn elem_bytes(k: u8) -> usize {
 /// Elements per block of the ggml legacy block kinds ([`Q8_0`], [`Q4_0`], [`Q4_1`]).
 pub(crate) const QBLOCK_ELEMS: usize = 32;
 
-/// Elements per super-block of the ggml k-quant kinds ([`Q4_K`]), and per sub-block.
+/// Elements per super-block of the ggml kinds [`Q4_K`] and [`IQ4_XS`], and per sub-block (one
+/// scale each).
 pub(crate) const QK_K: usize = 256;
 /// See [`QK_K`].
 pub(crate) const QK_SUB: usize = 32;
@@ -49,7 +52,7 @@ pub(crate) const QK_SUB: usize = 32;
 pub(crate) const fn block_elems(k: u8) -> usize {
     match k {
         Q8_0 | Q4_0 | Q4_1 => QBLOCK_ELEMS,
-        Q4_K => QK_K,
+        Q4_K | IQ4_XS => QK_K,
         _ => 1,
     }
 }
@@ -64,15 +67,34 @@ pub(crate) const fn block_elems(k: u8) -> usize {
 /// - `Q4_K`, 144 per 256 elements: binary16 `d` and `dmin`, 12 bytes packing eight 6-bit scales
 ///   `sc` and mins `m` (ggml `get_scale_min_k4`), then 128 nibble bytes: bytes `32c..32c + 32`
 ///   hold sub-block `2c` (32 elements) in their low nibbles and `2c + 1` in their high ones; an
-///   element of sub-block `s` is `(d * sc[s] as f32) * nibble as f32 - dmin * m[s] as f32`.
+///   element of sub-block `s` is `(d * sc[s] as f32) * nibble as f32 - dmin * m[s] as f32`;
+/// - `IQ4_XS`, 136 per 256 elements: binary16 `d`, a little-endian `u16` of 2-bit scale high
+///   parts (sub-block `s` at bits `2s`), 4 bytes of 4-bit scale low parts (sub-block `s` in
+///   nibble `s % 2` of byte `s / 2`), then 128 nibble bytes: bytes `16s..16s + 16` hold
+///   sub-block `s`'s elements 0..16 in their low nibbles and 16..32 in their high ones; an
+///   element is `(d * (sc - 32) as f32) * IQ4NL[nibble] as f32`.
 pub(crate) const fn block_bytes(k: u8) -> usize {
     match k {
         Q8_0 => 34,
         Q4_0 => 18,
         Q4_1 => 20,
         Q4_K => 144,
+        IQ4_XS => 136,
         _ => 0,
     }
+}
+
+/// `kvalues_iq4nl` of ggml: the 16 levels a nibble of `IQ4_NL` / `IQ4_XS` stands for.
+pub(crate) const IQ4NL: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+
+/// Sub-block `s` (0..8)'s signed factor `sc - 32` from an `IQ4_XS` block `b` (whole block).
+#[inline(always)]
+pub(crate) fn iq4_xs_scale(b: &[u8], s: usize) -> i8 {
+    let lo = (b[4 + s / 2] >> (4 * (s % 2))) & 0x0f;
+    let hi = ((u16::from_le_bytes([b[2], b[3]]) >> (2 * s)) & 3) as u8;
+    (lo | (hi << 4)) as i8 - 32
 }
 
 /// Sub-block `s` (0..8)'s 6-bit scale and min from a `Q4_K` block's 12 packed bytes `p`
@@ -104,6 +126,9 @@ pub(crate) fn q4_k_scale_min(p: &[u8], s: usize) -> (u8, u8) {
 /// - `Q4_K` (144 bytes per 256 elements): binary16 `d` and `dmin`, eight 6-bit scales `sc`
 ///   and mins `m` packed in 12 bytes, then 4-bit quants; an element of sub-block `s` (32
 ///   elements) is `(d * sc[s] as f32) * q as f32 - dmin * m[s] as f32`;
+/// - `IQ4_XS` (136 bytes per 256 elements): binary16 `d`, a 6-bit scale `sc` per 32 elements,
+///   and nibbles indexing ggml's 16 non-linear levels `kv`; an element is
+///   `(d * (sc - 32) as f32) * kv[q] as f32`;
 ///
 /// or 8-bit floats (one byte per element, decoded exactly):
 /// - `F8E4M3` (`float8_e4m3fn` of the OCP 8-bit floating point specification): sign, 4 exponent
@@ -132,6 +157,9 @@ pub enum Elements<'a> {
     /// ggml `Q4_K` super-blocks (whole super-blocks only).
     #[allow(non_camel_case_types)] // ggml's name, as `Q8_0`
     Q4_K(&'a [u8]),
+    /// ggml `IQ4_XS` super-blocks (whole super-blocks only).
+    #[allow(non_camel_case_types)]
+    IQ4_XS(&'a [u8]),
 }
 
 impl<'a> Elements<'a> {
@@ -157,9 +185,11 @@ impl<'a> Elements<'a> {
     /// The bytes and the bytes per block of a block kind; `None` for the others.
     fn blocks(&self) -> Option<(&'a [u8], usize)> {
         match *self {
-            Elements::Q8_0(b) | Elements::Q4_0(b) | Elements::Q4_1(b) | Elements::Q4_K(b) => {
-                Some((b, block_bytes(self.kind())))
-            }
+            Elements::Q8_0(b)
+            | Elements::Q4_0(b)
+            | Elements::Q4_1(b)
+            | Elements::Q4_K(b)
+            | Elements::IQ4_XS(b) => Some((b, block_bytes(self.kind()))),
             _ => None,
         }
     }
@@ -175,7 +205,7 @@ impl<'a> Elements<'a> {
     }
 
     /// The kind tag ([`F32`], [`F16`], [`BF16`], [`Q8_0`], [`Q4_0`], [`Q4_1`], [`F8_E4M3`],
-    /// [`F8_E5M2`] or [`Q4_K`]).
+    /// [`F8_E5M2`], [`Q4_K`] or [`IQ4_XS`]).
     pub(crate) fn kind(&self) -> u8 {
         match self {
             Elements::F32(_) => F32,
@@ -187,6 +217,7 @@ impl<'a> Elements<'a> {
             Elements::F8E4M3(_) => F8_E4M3,
             Elements::F8E5M2(_) => F8_E5M2,
             Elements::Q4_K(_) => Q4_K,
+            Elements::IQ4_XS(_) => IQ4_XS,
         }
     }
 
@@ -214,6 +245,7 @@ impl<'a> Elements<'a> {
             Elements::F8E4M3(b) => Elements::F8E4M3(&b[r]),
             Elements::F8E5M2(b) => Elements::F8E5M2(&b[r]),
             Elements::Q4_K(b) => Elements::Q4_K(blocks(b)),
+            Elements::IQ4_XS(b) => Elements::IQ4_XS(blocks(b)),
         }
     }
 
@@ -229,7 +261,8 @@ impl<'a> Elements<'a> {
             | Elements::Q4_1(b)
             | Elements::F8E4M3(b)
             | Elements::F8E5M2(b)
-            | Elements::Q4_K(b) => b.as_ptr(),
+            | Elements::Q4_K(b)
+            | Elements::IQ4_XS(b) => b.as_ptr(),
         }
     }
 }

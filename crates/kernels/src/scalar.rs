@@ -1,8 +1,8 @@
 //! The scalar reference implementation: the semantics every SIMD routine must reproduce.
 
 use crate::elements::{
-    block_bytes, q4_k_scale_min, Elements, E4M3_SCALE, Q4_0, Q4_1, Q4_K, Q8_0, QBLOCK_ELEMS, QK_K,
-    QK_SUB,
+    block_bytes, iq4_xs_scale, q4_k_scale_min, Elements, E4M3_SCALE, IQ4NL, IQ4_XS, Q4_0, Q4_1,
+    Q4_K, Q8_0, QBLOCK_ELEMS, QK_K, QK_SUB,
 };
 use crate::stats::DiffStats;
 
@@ -21,7 +21,10 @@ pub(crate) fn accumulate(a: &[f32], b: &[f32], offset: u64, st: &mut DiffStats) 
 /// same as decoding both sides first. The caller guarantees `a.len() == b.len()`.
 pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     debug_assert_eq!(a.len(), b.len());
-    if a.kind() == Q4_K || b.kind() == Q4_K {
+    if [a.kind(), b.kind()]
+        .iter()
+        .any(|&k| k == Q4_K || k == IQ4_XS)
+    {
         return by_super_blocks(a, b, offset, st);
     }
     // One loop per pair of kinds (A's getter chosen here, B's in `with_b`), so no element pays
@@ -38,12 +41,13 @@ pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mu
         Elements::Q4_1(x) => with_b(|i| q4_1(x, i), b, offset, st),
         Elements::F8E4M3(x) => with_b(|i| e4m3(x[i]), b, offset, st),
         Elements::F8E5M2(x) => with_b(|i| e5m2(x[i]), b, offset, st),
-        Elements::Q4_K(_) => unreachable!("handled by super-block above"),
+        Elements::Q4_K(_) | Elements::IQ4_XS(_) => unreachable!("handled by super-block above"),
     }
 }
 
-/// Sides of which one holds `Q4_K` super-blocks: super-block by super-block, both sides'
-/// values decoded into buffers (a `Q4_K` side by its definition, once per sub-block's scale),
+/// Sides of which one holds `Q4_K` or `IQ4_XS` super-blocks: super-block by super-block, both
+/// sides' values decoded into buffers (such a side by its definition, once per sub-block's
+/// scale),
 /// then summed in order, so the sums are those of decoding both sides whole first.
 fn by_super_blocks(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     let n = a.len();
@@ -72,6 +76,14 @@ fn values(x: Elements, out: &mut [f32]) {
                 q4_k_block(blk, o);
             }
         }
+        Elements::IQ4_XS(v) => {
+            for (blk, o) in v
+                .chunks_exact(block_bytes(IQ4_XS))
+                .zip(out.chunks_exact_mut(QK_K))
+            {
+                iq4_xs_block(blk, o);
+            }
+        }
         _ => {
             for (i, o) in out.iter_mut().enumerate() {
                 *o = value(x, i);
@@ -80,7 +92,7 @@ fn values(x: Elements, out: &mut [f32]) {
     }
 }
 
-/// Element `i` of `x` (any kind but `Q4_K`).
+/// Element `i` of `x` (any kind but `Q4_K` and `IQ4_XS`).
 fn value(x: Elements, i: usize) -> f32 {
     match x {
         Elements::F32(v) => v[i],
@@ -91,7 +103,9 @@ fn value(x: Elements, i: usize) -> f32 {
         Elements::Q4_1(v) => q4_1(v, i),
         Elements::F8E4M3(v) => e4m3(v[i]),
         Elements::F8E5M2(v) => e5m2(v[i]),
-        Elements::Q4_K(_) => unreachable!("Q4_K sides are decoded by super-block"),
+        Elements::Q4_K(_) | Elements::IQ4_XS(_) => {
+            unreachable!("super-block sides are decoded by super-block")
+        }
     }
 }
 
@@ -111,6 +125,22 @@ fn q4_k_block(blk: &[u8], out: &mut [f32]) {
     }
 }
 
+/// One `IQ4_XS` super-block's 256 values: sub-block `s`'s element `r` is
+/// `(d * (sc - 32)) * kv[nibble]`, its nibble the low (`r < 16`) or high half of byte
+/// `16s + r % 16` of the quants.
+fn iq4_xs_block(blk: &[u8], out: &mut [f32]) {
+    let d = half_at(blk, 0);
+    for s in 0..QK_K / QK_SUB {
+        let dl = d * iq4_xs_scale(blk, s) as f32;
+        let qs = &blk[8 + 16 * s..][..16];
+        for (r, o) in out[QK_SUB * s..][..QK_SUB].iter_mut().enumerate() {
+            let q = qs[r % 16];
+            let nib = if r < 16 { q & 0x0f } else { q >> 4 };
+            *o = dl * IQ4NL[nib as usize] as f32;
+        }
+    }
+}
+
 /// [`accumulate_by`] with A's getter `a` and B's chosen by its kind.
 #[inline(always)]
 fn with_b(a: impl Fn(usize) -> f32, b: Elements, offset: u64, st: &mut DiffStats) {
@@ -124,7 +154,9 @@ fn with_b(a: impl Fn(usize) -> f32, b: Elements, offset: u64, st: &mut DiffStats
         Elements::Q4_1(y) => accumulate_by(n, a, |i| q4_1(y, i), offset, st),
         Elements::F8E4M3(y) => accumulate_by(n, a, |i| e4m3(y[i]), offset, st),
         Elements::F8E5M2(y) => accumulate_by(n, a, |i| e5m2(y[i]), offset, st),
-        Elements::Q4_K(_) => unreachable!("handled by super-block in `accumulate_elements`"),
+        Elements::Q4_K(_) | Elements::IQ4_XS(_) => {
+            unreachable!("handled by super-block in `accumulate_elements`")
+        }
     }
 }
 

@@ -918,28 +918,57 @@ fn q4_k_decoded(bytes: &[u8]) -> Vec<f32> {
     out
 }
 
-/// `n / 256` random `Q4_K` super-blocks whose `d` and `dmin` are taken from `scales` in turn,
-/// and B: A with some quant and scale bytes moved by one and some `d` replaced.
-fn q4_k_pair(seed: u64, n: usize, scales: &[u16]) -> (Vec<u8>, Vec<u8>) {
+/// `IQ4_XS` super-blocks decoded by ggml's definition (`dequantize_row_iq4_xs`), in `f32`.
+fn iq4_xs_decoded(bytes: &[u8]) -> Vec<f32> {
+    const KV: [i8; 16] = [
+        -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+    ];
+    let mut out = Vec::new();
+    for b in bytes.chunks_exact(136) {
+        let d = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+        let scales_h = u16::from_le_bytes([b[2], b[3]]) as i32;
+        for ib in 0..8 {
+            let ls = ((b[4 + ib / 2] as i32 >> (4 * (ib % 2))) & 0xf)
+                | (((scales_h >> (2 * ib)) & 3) << 4);
+            let dl = d * (ls - 32) as f32;
+            let qs = &b[8 + 16 * ib..][..16];
+            out.extend(qs.iter().map(|&q| dl * KV[(q & 0xf) as usize] as f32));
+            out.extend(qs.iter().map(|&q| dl * KV[(q >> 4) as usize] as f32));
+        }
+    }
+    out
+}
+
+/// `n / 256` random super-blocks of `bb` bytes (`Q4_K` 144, `IQ4_XS` 136) whose binary16
+/// factors (`Q4_K` `d` and `dmin`, `IQ4_XS` `d`) are taken from `scales` in turn, and B: A
+/// with some quant and scale bytes moved by one and some `d` replaced.
+fn k_pair(seed: u64, n: usize, bb: usize, scales: &[u16]) -> (Vec<u8>, Vec<u8>) {
     let mut rng = Rng(seed | 1);
     let (mut a, mut b) = (Vec::new(), Vec::new());
+    // Where the binary16 factors and the scale bytes are.
+    let (halves, sc) = if bb == 144 {
+        (0..4, 4..16)
+    } else {
+        (0..2, 2..8)
+    };
     for blk in 0..n / 256 {
-        let d = scales[blk % scales.len()];
-        let dmin = scales[(blk + 3) % scales.len()];
-        let mut x = d.to_le_bytes().to_vec();
-        x.extend(dmin.to_le_bytes());
-        x.extend((0..140).map(|i| match i {
-            0..12 if blk % 4 == 1 => 0xff, // every scale and min 63
-            12 if blk % 3 == 0 => 0xff,
-            13 if blk % 3 == 0 => 0x00,
-            _ => rng.next_u64() as u8,
-        }));
+        let mut x: Vec<u8> = (0..bb)
+            .map(|i| match i {
+                i if sc.contains(&i) && blk % 4 == 1 => 0xff, // every scale (and min) 63
+                i if sc.contains(&i) && blk % 4 == 2 => 0x00,
+                _ => rng.next_u64() as u8,
+            })
+            .collect();
+        x[..2].copy_from_slice(&scales[blk % scales.len()].to_le_bytes());
+        if bb == 144 {
+            x[2..4].copy_from_slice(&scales[(blk + 3) % scales.len()].to_le_bytes());
+        }
         let mut y = x.clone();
         if blk % 5 == 4 {
             y[..2].copy_from_slice(&0x3c00u16.to_le_bytes());
         }
-        for v in &mut y[4..] {
-            if rng.next_u64().is_multiple_of(4) {
+        for (i, v) in y.iter_mut().enumerate() {
+            if !halves.contains(&i) && rng.next_u64().is_multiple_of(4) {
                 *v ^= 1;
             }
         }
@@ -949,12 +978,26 @@ fn q4_k_pair(seed: u64, n: usize, scales: &[u16]) -> (Vec<u8>, Vec<u8>) {
     (a, b)
 }
 
-/// The fused kernels read `Q4_K` super-blocks in registers (each sub-block's factors computed
-/// once per kernel block): bit for bit what decoding by definition and the same ISA's `f32`
-/// kernel give, against another `Q4_K` side, `Q8_0` blocks, and the same values as halves or
-/// `f32`, on either side, for the scalar twin too; the self kernel agrees.
+/// The 256-element super-block kinds as (name, bytes per super-block, side constructor,
+/// decoder).
+#[allow(clippy::type_complexity)]
+const K_KINDS: &[(
+    &str,
+    usize,
+    fn(&[u8]) -> Elements<'_>,
+    fn(&[u8]) -> Vec<f32>,
+)] = &[
+    ("q4_k", 144, |b| Elements::Q4_K(b), q4_k_decoded),
+    ("iq4_xs", 136, |b| Elements::IQ4_XS(b), iq4_xs_decoded),
+];
+
+/// The fused kernels read `Q4_K` and `IQ4_XS` super-blocks in registers (each sub-block's
+/// factors computed once per kernel block): bit for bit what decoding by definition and the
+/// same ISA's `f32` kernel give, against another side of the kind, the other super-block kind,
+/// `Q8_0` blocks, and the same values as halves or `f32`, on either side, for the scalar twin
+/// too; the self kernel agrees.
 #[test]
-fn fused_q4_k_equals_decode_then_update_and_match_scalar() {
+fn fused_super_blocks_equal_decode_then_update_and_match_scalar() {
     let plain: &[u16] = &[0x2e66, 0x1c00, 0x3c00, 0xa000, 0x0400];
     // +inf, a signalling and a quiet NaN, zero, a subnormal, the largest finite.
     let special: &[u16] = &[
@@ -963,49 +1006,63 @@ fn fused_q4_k_equals_decode_then_update_and_match_scalar() {
     for isa in Isa::available() {
         for n in [256usize, 512, 4096 + 256, 3 * 4096 + 768] {
             for (si, scales) in [plain, special].into_iter().enumerate() {
-                let (x, y) = q4_k_pair(n as u64 * 5 + si as u64, n, scales);
-                let (dx, dy) = (q4_k_decoded(&x), q4_k_decoded(&y));
+                let data: Vec<_> = K_KINDS
+                    .iter()
+                    .map(|&(_, bb, _, dec)| {
+                        let (x, y) = k_pair(n as u64 * 5 + si as u64 + bb as u64, n, bb, scales);
+                        let (dx, dy) = (dec(&x), dec(&y));
+                        (x, y, dx, dy)
+                    })
+                    .collect();
                 let q8 = block_pair(n as u64, n, 34, plain).0;
                 let dq8 = blocks_decoded("q8_0", &q8);
-                let mut sides: Vec<(String, Elements, Vec<f32>)> = vec![
-                    ("q4_k".into(), Elements::Q4_K(&y), dy.clone()),
-                    ("q8_0".into(), Elements::Q8_0(&q8), dq8),
-                ];
-                let enc: Vec<(&str, Vec<u8>)> = ["f16", "bf16"]
-                    .iter()
-                    .map(|&k| (k, encode(k, &dy)))
-                    .collect();
-                for (k, e) in &enc {
-                    sides.push((k.to_string(), side(k, &dy, e), decoded(isa, k, &dy, e)));
-                }
-                sides.push(("f32".into(), Elements::F32(&dy), dy.clone()));
-                let wa = Elements::Q4_K(&x);
-                assert_eq!(wa.len(), n);
-                for (kb, eb, vb) in &sides {
-                    for swap in [false, true] {
-                        let what = format!("q4_k vs {kb} n={n} scales {si} swap={swap}");
-                        let (p, q, vp, vq) = if swap {
-                            (*eb, wa, vb.as_slice(), dx.as_slice())
-                        } else {
-                            (wa, *eb, dx.as_slice(), vb.as_slice())
-                        };
-                        let mut fused = DiffStats::default();
-                        fused.update_elements_with(isa, p, q, 7);
-                        let mut two_pass = DiffStats::default();
-                        two_pass.update_with(isa, vp, vq, 7);
-                        assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
-                        let mut r = DiffStats::default();
-                        scalar::accumulate_elements(p, q, 7, &mut r);
-                        assert_same(isa, &fused, &r, &what);
+                for (k, &(ka, _, wrap, _)) in K_KINDS.iter().enumerate() {
+                    let (x, y, dx, dy) = &data[k];
+                    let (other, o) = (K_KINDS[1 - k], &data[1 - k]);
+                    let mut sides: Vec<(String, Elements, Vec<f32>)> = vec![
+                        (ka.into(), wrap(y), dy.clone()),
+                        (other.0.into(), (other.2)(&o.0), o.2.clone()),
+                        ("q8_0".into(), Elements::Q8_0(&q8), dq8.clone()),
+                    ];
+                    let enc: Vec<(&str, Vec<u8>)> = ["f16", "bf16"]
+                        .iter()
+                        .map(|&k| (k, encode(k, dy)))
+                        .collect();
+                    for (k, e) in &enc {
+                        sides.push((k.to_string(), side(k, dy, e), decoded(isa, k, dy, e)));
                     }
-                }
-                let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
-                s.update_self_with(isa, wa, 3);
-                r.update_elements_with(isa, wa, wa, 3);
-                assert_eq!(s, r, "{isa:?} q4_k self n={n} scales {si}");
-                assert!(s.max_abs() == 0.0 && s.len() == n as u64);
-                if si == 1 {
-                    assert!(s.nonfinite_a() > 0, "special scales, non-finite values");
+                    sides.push(("f32".into(), Elements::F32(dy), dy.clone()));
+                    let wa = wrap(x);
+                    assert_eq!(wa.len(), n);
+                    for (kb, eb, vb) in &sides {
+                        for swap in [false, true] {
+                            let what = format!("{ka} vs {kb} n={n} scales {si} swap={swap}");
+                            let (p, q, vp, vq) = if swap {
+                                (*eb, wa, vb.as_slice(), dx.as_slice())
+                            } else {
+                                (wa, *eb, dx.as_slice(), vb.as_slice())
+                            };
+                            let mut fused = DiffStats::default();
+                            fused.update_elements_with(isa, p, q, 7);
+                            let mut two_pass = DiffStats::default();
+                            two_pass.update_with(isa, vp, vq, 7);
+                            assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
+                            let mut r = DiffStats::default();
+                            scalar::accumulate_elements(p, q, 7, &mut r);
+                            assert_same(isa, &fused, &r, &what);
+                        }
+                    }
+                    let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
+                    s.update_self_with(isa, wa, 3);
+                    r.update_elements_with(isa, wa, wa, 3);
+                    assert_eq!(s, r, "{isa:?} {ka} self n={n} scales {si}");
+                    assert!(s.max_abs() == 0.0 && s.len() == n as u64);
+                    if si == 1 && n >= 512 {
+                        assert!(
+                            s.nonfinite_a() > 0,
+                            "{ka}: special scales, non-finite values"
+                        );
+                    }
                 }
             }
         }

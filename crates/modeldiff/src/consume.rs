@@ -627,7 +627,8 @@ mod tests {
             .collect()
     }
 
-    /// Block-quantized GGUF tensors (`Q8_0`, `Q4_0`, `Q4_1`, `Q4_K`) take the fused path
+    /// Block-quantized GGUF tensors (`Q8_0`, `Q4_0`, `Q4_1`, `Q4_K`, `IQ4_XS`) take the fused
+    /// path
     /// (blocks read in registers) against each other and against F32, and give what decoding
     /// to `f32` first gives, bit for bit, for any chunk size (chunks are whole blocks).
     #[test]
@@ -666,6 +667,16 @@ mod tests {
                 })
                 .collect::<Vec<u8>>()
         };
+        // IQ4_XS super-blocks: d, then scales and quants from `seed`.
+        let iq4_xs = |seed: usize, d: f32| {
+            (0..n / 256)
+                .flat_map(|blk| {
+                    let mut b = half::f16::from_f32(d).to_le_bytes().to_vec();
+                    b.extend((0..134).map(|i| ((blk * 134 + i) * 7919 + seed) as u8));
+                    b
+                })
+                .collect::<Vec<u8>>()
+        };
         let a = gguf_model(&[
             ("q", 8, &[64, 96], q8_0(n, 0.01, qa)),
             ("same", 8, &[64, 96], q8_0(n, 0.02, qa)),
@@ -674,6 +685,8 @@ mod tests {
             ("q4mix", 3, &[64, 96], q4_1.clone()),
             ("k", 12, &[256, 24], q4_k(1, 0.01)),
             ("kmix", 12, &[256, 24], q4_k(1, 0.01)),
+            ("iq", 23, &[256, 24], iq4_xs(3, 0.01)),
+            ("iqmix", 23, &[256, 24], iq4_xs(3, 0.01)),
         ]);
         let b = gguf_model(&[
             ("q", 8, &[64, 96], q8_0(n, 0.011, qb)),
@@ -683,6 +696,8 @@ mod tests {
             ("q4mix", 8, &[64, 96], q8_0(n, 0.25, |i| nib(i) as i8 - 8)),
             ("k", 12, &[256, 24], q4_k(2, 0.012)),
             ("kmix", 8, &[256, 24], q8_0(n, 0.011, qb)),
+            ("iq", 23, &[256, 24], iq4_xs(4, 0.012)),
+            ("iqmix", 12, &[256, 24], q4_k(2, 0.012)),
         ]);
         for chunk in [256, 1024, 1 << 16] {
             let (p, of) = fused_agrees_with_two_pass(&a, &b, chunk, 0..256);
@@ -703,7 +718,9 @@ mod tests {
                 (by_name("same").mismatches(), by_name("same").len()),
                 (0, n as u64)
             );
-            assert!(by_name("k").max_abs() > 0.0 && by_name("kmix").max_abs() > 0.0);
+            for name in ["k", "kmix", "iq", "iqmix"] {
+                assert!(by_name(name).max_abs() > 0.0, "{name}");
+            }
             // The same values in three encodings: Q4_0, Q4_1 and Q8_0.
             for name in ["q4", "q4mix"] {
                 let s = by_name(name);

@@ -9,7 +9,9 @@ pub(crate) mod avx512;
 
 use std::ops::Range;
 
-use crate::elements::{block_bytes, q4_k_scale_min, Elements, Q4_K, QK_K, QK_SUB};
+use crate::elements::{
+    block_bytes, iq4_xs_scale, q4_k_scale_min, Elements, IQ4_XS, Q4_K, QK_K, QK_SUB,
+};
 use crate::stats::DiffStats;
 
 /// Elements per block: sums are reduced to scalars at block boundaries, and the block holding
@@ -43,10 +45,11 @@ pub(crate) fn prefetch_line<const K: u8>(p: *const u8, j: usize) {
     }
 }
 
-/// The factors of each `Q4_K` sub-block in one kernel block (at most [`BLOCK`] / 32 = 128
-/// sub-blocks): `d · sc` and `dmin · m` in `f32`, as the decoder computes them, filled once per
-/// block so that the vector loops only multiply and subtract per step. Left at zero for other
-/// kinds (whose loops never read it).
+/// The factors of each 32-element sub-block of a `Q4_K` or `IQ4_XS` side in one kernel block
+/// (at most [`BLOCK`] / 32 = 128 sub-blocks), in `f32` as the decoder computes them: `Q4_K`
+/// `d · sc` and `dmin · m`, `IQ4_XS` `d · (sc − 32)`. Filled once per block so that the vector
+/// loops only multiply (and subtract) per step; left at zero for other kinds (whose loops never
+/// read it).
 pub(crate) struct SubScales {
     /// `d · sc` per sub-block.
     pub(crate) d: [f32; BLOCK / QK_SUB],
@@ -62,8 +65,17 @@ impl SubScales {
             d: [0.0; BLOCK / QK_SUB],
             m: [0.0; BLOCK / QK_SUB],
         };
+        let half = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+        if let (IQ4_XS, Elements::IQ4_XS(v)) = (K, x) {
+            let per = QK_K / QK_SUB;
+            for (i, blk) in v.chunks_exact(block_bytes(IQ4_XS)).enumerate() {
+                let d = half(blk);
+                for s in 0..per {
+                    t.d[per * i + s] = d * iq4_xs_scale(blk, s) as f32;
+                }
+            }
+        }
         if let (Q4_K, Elements::Q4_K(v)) = (K, x) {
-            let half = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
             let per = QK_K / QK_SUB;
             for (i, blk) in v.chunks_exact(block_bytes(Q4_K)).enumerate() {
                 let (d, dmin) = (half(&blk[0..]), half(&blk[2..]));
@@ -181,7 +193,7 @@ fn hsum<const L: usize>(mut v: [f64; L]) -> f64 {
 /// `$b`, so every combination of sides gets its own monomorphized loop.
 macro_rules! by_kinds {
     ($run:ident, $a:expr, $b:expr $(, $arg:expr)*) => {{
-        use $crate::elements::{BF16, F16, F32, F8_E4M3, F8_E5M2, Q4_0, Q4_1, Q4_K, Q8_0};
+        use $crate::elements::{BF16, F16, F32, F8_E4M3, F8_E5M2, IQ4_XS, Q4_0, Q4_1, Q4_K, Q8_0};
         let (a, b) = ($a, $b);
         match a.kind() {
             F32 => $crate::x86_64::by_kind_b!($run, F32, a, b $(, $arg)*),
@@ -192,7 +204,8 @@ macro_rules! by_kinds {
             Q4_1 => $crate::x86_64::by_kind_b!($run, Q4_1, a, b $(, $arg)*),
             F8_E4M3 => $crate::x86_64::by_kind_b!($run, F8_E4M3, a, b $(, $arg)*),
             F8_E5M2 => $crate::x86_64::by_kind_b!($run, F8_E5M2, a, b $(, $arg)*),
-            _ => $crate::x86_64::by_kind_b!($run, Q4_K, a, b $(, $arg)*),
+            Q4_K => $crate::x86_64::by_kind_b!($run, Q4_K, a, b $(, $arg)*),
+            _ => $crate::x86_64::by_kind_b!($run, IQ4_XS, a, b $(, $arg)*),
         }
     }};
 }
@@ -209,7 +222,8 @@ macro_rules! by_kind_b {
             Q4_1 => $run::<$ka, Q4_1>($a, $b $(, $arg)*),
             F8_E4M3 => $run::<$ka, F8_E4M3>($a, $b $(, $arg)*),
             F8_E5M2 => $run::<$ka, F8_E5M2>($a, $b $(, $arg)*),
-            _ => $run::<$ka, Q4_K>($a, $b $(, $arg)*),
+            Q4_K => $run::<$ka, Q4_K>($a, $b $(, $arg)*),
+            _ => $run::<$ka, IQ4_XS>($a, $b $(, $arg)*),
         }
     };
 }
