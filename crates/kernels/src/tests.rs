@@ -1068,3 +1068,122 @@ fn fused_super_blocks_equal_decode_then_update_and_match_scalar() {
         }
     }
 }
+
+/// Every kind of side: (name, stored bytes per 256 elements, side constructor, decoder by
+/// definition from the stored bytes).
+#[allow(clippy::type_complexity)]
+const ALL_KINDS: &[(
+    &str,
+    usize,
+    fn(&[u8]) -> Elements<'_>,
+    fn(&[u8]) -> Vec<f32>,
+)] = &[
+    (
+        "f16",
+        512,
+        |b| Elements::F16(b),
+        |b| {
+            b.chunks_exact(2)
+                .map(|h| half::f16::from_le_bytes([h[0], h[1]]).to_f32())
+                .collect()
+        },
+    ),
+    (
+        "bf16",
+        512,
+        |b| Elements::BF16(b),
+        |b| {
+            b.chunks_exact(2)
+                .map(|h| f32::from_bits((u16::from_le_bytes([h[0], h[1]]) as u32) << 16))
+                .collect()
+        },
+    ),
+    (
+        "q8_0",
+        272,
+        |b| Elements::Q8_0(b),
+        |b| blocks_decoded("q8_0", b),
+    ),
+    (
+        "q4_0",
+        144,
+        |b| Elements::Q4_0(b),
+        |b| blocks_decoded("q4_0", b),
+    ),
+    (
+        "q4_1",
+        160,
+        |b| Elements::Q4_1(b),
+        |b| blocks_decoded("q4_1", b),
+    ),
+    (
+        "e4m3",
+        256,
+        |b| Elements::F8E4M3(b),
+        |b| b.iter().map(|&x| e4m3_by_definition(x)).collect(),
+    ),
+    (
+        "e5m2",
+        256,
+        |b| Elements::F8E5M2(b),
+        |b| b.iter().map(|&x| e5m2_by_definition(x)).collect(),
+    ),
+    ("q4_k", 144, |b| Elements::Q4_K(b), q4_k_decoded),
+    ("iq4_xs", 136, |b| Elements::IQ4_XS(b), iq4_xs_decoded),
+];
+
+mod prop_kinds {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any two kinds (F32 among them) over random stored bytes (random scales too: NaN,
+        /// infinities, subnormals): the fused kernels of every ISA equal that ISA's `f32`
+        /// kernel on both sides decoded by definition, bit for bit, and the scalar twin.
+        #[test]
+        fn fused_any_pair_of_kinds_equals_decode_then_update(
+            ka in 0..=ALL_KINDS.len(),
+            kb in 0..=ALL_KINDS.len(),
+            blocks in 1usize..20,
+            seed in any::<u64>(),
+        ) {
+            let n = 256 * blocks;
+            let mut rng = Rng(seed | 1);
+            let mut bytes = |len: usize| (0..len).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>();
+            // Kind index `ALL_KINDS.len()` is F32 (random bits).
+            let (sa, sb) = (bytes(n * 4), bytes(n * 4));
+            let as_f32 = |b: &[u8]| -> Vec<f32> {
+                b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+            };
+            let (fa, fb) = (as_f32(&sa), as_f32(&sb));
+            // The side of kind `k`: its share of the random bytes, or the `f32` values.
+            fn make<'a>(k: usize, b: &'a [u8], f: &'a [f32], blocks: usize) -> (Elements<'a>, Vec<f32>) {
+                match ALL_KINDS.get(k) {
+                    None => (Elements::F32(f), f.to_vec()),
+                    Some(&(_, per, wrap, decode)) => {
+                        let b = &b[..per * blocks];
+                        (wrap(b), decode(b))
+                    }
+                }
+            }
+            let name = |k: usize| ALL_KINDS.get(k).map_or("f32", |k| k.0);
+            let (na, nb) = (name(ka), name(kb));
+            let ((ea, va), (eb, vb)) = (make(ka, &sa, &fa, blocks), make(kb, &sb, &fb, blocks));
+            prop_assert_eq!((ea.len(), eb.len(), va.len(), vb.len()), (n, n, n, n));
+            let mut r = DiffStats::default();
+            scalar::accumulate_elements(ea, eb, 1, &mut r);
+            for isa in Isa::available() {
+                let mut fused = DiffStats::default();
+                fused.update_elements_with(isa, ea, eb, 1);
+                let mut two_pass = DiffStats::default();
+                two_pass.update_with(isa, &va, &vb, 1);
+                prop_assert_eq!(&fused, &two_pass, "{:?} {} vs {}", isa, na, nb);
+                prop_assert_eq!(
+                    (fused.compared(), fused.mismatches(), fused.nonfinite_a(), fused.nonfinite_b()),
+                    (r.compared(), r.mismatches(), r.nonfinite_a(), r.nonfinite_b())
+                );
+                prop_assert_eq!((fused.max_abs(), fused.max_abs_index()), (r.max_abs(), r.max_abs_index()));
+            }
+        }
+    }
+}
