@@ -47,8 +47,7 @@ pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mu
 
 /// Sides of which one holds `Q4_K` or `IQ4_XS` super-blocks: super-block by super-block, both
 /// sides' values decoded into buffers (such a side by its definition, once per sub-block's
-/// scale),
-/// then summed in order, so the sums are those of decoding both sides whole first.
+/// scale), then summed in order, so the sums are those of decoding both sides whole first.
 fn by_super_blocks(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
     let n = a.len();
     let mut sums = Sums::default();

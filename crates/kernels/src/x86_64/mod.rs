@@ -26,7 +26,8 @@ pub(crate) const PREFETCH_AHEAD: usize = 4096;
 
 /// Asks for the stored bytes [`PREFETCH_AHEAD`] past element `j` of kind `K` at `p`, once per
 /// 64-byte line (when `j` starts one; for the legacy block kinds, once per 32-element block,
-/// for `Q4_K` once per 64 elements, 36 bytes); the vector loops call it every step.
+/// for `Q4_K` and `IQ4_XS` once per 64 elements, 36 or 34 bytes); the vector loops call it
+/// every step.
 #[inline(always)]
 pub(crate) fn prefetch_line<const K: u8>(p: *const u8, j: usize) {
     use crate::elements::{block_bytes, block_elems, elem_bytes};
