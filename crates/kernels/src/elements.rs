@@ -25,6 +25,8 @@ pub(crate) const F8_E5M2: u8 = 7;
 pub(crate) const Q4_K: u8 = 8;
 /// See [`F32`].
 pub(crate) const IQ4_XS: u8 = 9;
+/// See [`F32`].
+pub(crate) const IQ4_NL: u8 = 10;
 
 /// 2¹²⁰: an `f32` whose bits are a `float8_e4m3fn` magnitude shifted left 20, times this, is
 /// that magnitude's value (subnormals included, exactly; the scalar decoder's table).
@@ -39,7 +41,8 @@ pub(crate) const fn elem_bytes(k: u8) -> usize {
     }
 }
 
-/// Elements per block of the ggml legacy block kinds ([`Q8_0`], [`Q4_0`], [`Q4_1`]).
+/// Elements per block of the ggml 32-element block kinds ([`Q8_0`], [`Q4_0`], [`Q4_1`],
+/// [`IQ4_NL`]).
 pub(crate) const QBLOCK_ELEMS: usize = 32;
 
 /// Elements per super-block of the ggml kinds [`Q4_K`] and [`IQ4_XS`], and per sub-block (one
@@ -51,7 +54,7 @@ pub(crate) const QK_SUB: usize = 32;
 /// Elements per block of kind `k` (1 for kinds that are not blocks).
 pub(crate) const fn block_elems(k: u8) -> usize {
     match k {
-        Q8_0 | Q4_0 | Q4_1 => QBLOCK_ELEMS,
+        Q8_0 | Q4_0 | Q4_1 | IQ4_NL => QBLOCK_ELEMS,
         Q4_K | IQ4_XS => QK_K,
         _ => 1,
     }
@@ -64,6 +67,7 @@ pub(crate) const fn block_elems(k: u8) -> usize {
 ///   16..32; an element is `d * (nibble − 8) as f32`;
 /// - `Q4_1`, 20: `d`, a binary16 offset `m`, then the nibbles as for `Q4_0`; an element is
 ///   `d * nibble as f32 + m` (a product, then a sum: two roundings, as ggml decodes it);
+/// - `IQ4_NL`, 18: `d`, then nibbles as for `Q4_0`; an element is `d * IQ4NL[nibble] as f32`;
 /// - `Q4_K`, 144 per 256 elements: binary16 `d` and `dmin`, 12 bytes packing eight 6-bit scales
 ///   `sc` and mins `m` (ggml `get_scale_min_k4`), then 128 nibble bytes: bytes `32c..32c + 32`
 ///   hold sub-block `2c` (32 elements) in their low nibbles and `2c + 1` in their high ones; an
@@ -80,6 +84,7 @@ pub(crate) const fn block_bytes(k: u8) -> usize {
         Q4_1 => 20,
         Q4_K => 144,
         IQ4_XS => 136,
+        IQ4_NL => 18,
         _ => 0,
     }
 }
@@ -129,6 +134,8 @@ pub(crate) fn q4_k_scale_min(p: &[u8], s: usize) -> (u8, u8) {
 /// - `IQ4_XS` (136 bytes per 256 elements): binary16 `d`, a 6-bit scale `sc` per 32 elements,
 ///   and nibbles indexing ggml's 16 non-linear levels `kv`; an element is
 ///   `(d * (sc - 32) as f32) * kv[q] as f32`;
+/// - `IQ4_NL` (18 bytes per 32 elements): `d`, then nibbles as in `Q4_0` indexing `kv`; an
+///   element is `d * kv[q] as f32`;
 ///
 /// or 8-bit floats (one byte per element, decoded exactly):
 /// - `F8E4M3` (`float8_e4m3fn` of the OCP 8-bit floating point specification): sign, 4 exponent
@@ -160,6 +167,9 @@ pub enum Elements<'a> {
     /// ggml `IQ4_XS` super-blocks (whole super-blocks only).
     #[allow(non_camel_case_types)]
     IQ4_XS(&'a [u8]),
+    /// ggml `IQ4_NL` blocks (whole blocks only).
+    #[allow(non_camel_case_types)]
+    IQ4_NL(&'a [u8]),
 }
 
 impl<'a> Elements<'a> {
@@ -189,7 +199,8 @@ impl<'a> Elements<'a> {
             | Elements::Q4_0(b)
             | Elements::Q4_1(b)
             | Elements::Q4_K(b)
-            | Elements::IQ4_XS(b) => Some((b, block_bytes(self.kind()))),
+            | Elements::IQ4_XS(b)
+            | Elements::IQ4_NL(b) => Some((b, block_bytes(self.kind()))),
             _ => None,
         }
     }
@@ -205,7 +216,7 @@ impl<'a> Elements<'a> {
     }
 
     /// The kind tag ([`F32`], [`F16`], [`BF16`], [`Q8_0`], [`Q4_0`], [`Q4_1`], [`F8_E4M3`],
-    /// [`F8_E5M2`], [`Q4_K`] or [`IQ4_XS`]).
+    /// [`F8_E5M2`], [`Q4_K`], [`IQ4_XS`] or [`IQ4_NL`]).
     pub(crate) fn kind(&self) -> u8 {
         match self {
             Elements::F32(_) => F32,
@@ -218,6 +229,7 @@ impl<'a> Elements<'a> {
             Elements::F8E5M2(_) => F8_E5M2,
             Elements::Q4_K(_) => Q4_K,
             Elements::IQ4_XS(_) => IQ4_XS,
+            Elements::IQ4_NL(_) => IQ4_NL,
         }
     }
 
@@ -246,6 +258,7 @@ impl<'a> Elements<'a> {
             Elements::F8E5M2(b) => Elements::F8E5M2(&b[r]),
             Elements::Q4_K(b) => Elements::Q4_K(blocks(b)),
             Elements::IQ4_XS(b) => Elements::IQ4_XS(blocks(b)),
+            Elements::IQ4_NL(b) => Elements::IQ4_NL(blocks(b)),
         }
     }
 
@@ -262,7 +275,8 @@ impl<'a> Elements<'a> {
             | Elements::F8E4M3(b)
             | Elements::F8E5M2(b)
             | Elements::Q4_K(b)
-            | Elements::IQ4_XS(b) => b.as_ptr(),
+            | Elements::IQ4_XS(b)
+            | Elements::IQ4_NL(b) => b.as_ptr(),
         }
     }
 }

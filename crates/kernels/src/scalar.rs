@@ -1,8 +1,8 @@
 //! The scalar reference implementation: the semantics every SIMD routine must reproduce.
 
 use crate::elements::{
-    block_bytes, iq4_xs_scale, q4_k_scale_min, Elements, E4M3_SCALE, IQ4NL, IQ4_XS, Q4_0, Q4_1,
-    Q4_K, Q8_0, QBLOCK_ELEMS, QK_K, QK_SUB,
+    block_bytes, iq4_xs_scale, q4_k_scale_min, Elements, E4M3_SCALE, IQ4NL, IQ4_NL, IQ4_XS, Q4_0,
+    Q4_1, Q4_K, Q8_0, QBLOCK_ELEMS, QK_K, QK_SUB,
 };
 use crate::stats::DiffStats;
 
@@ -39,6 +39,7 @@ pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mu
         Elements::Q8_0(x) => with_b(|i| q8_0(x, i), b, offset, st),
         Elements::Q4_0(x) => with_b(|i| q4_0(x, i), b, offset, st),
         Elements::Q4_1(x) => with_b(|i| q4_1(x, i), b, offset, st),
+        Elements::IQ4_NL(x) => with_b(|i| iq4_nl(x, i), b, offset, st),
         Elements::F8E4M3(x) => with_b(|i| e4m3(x[i]), b, offset, st),
         Elements::F8E5M2(x) => with_b(|i| e5m2(x[i]), b, offset, st),
         Elements::Q4_K(_) | Elements::IQ4_XS(_) => unreachable!("handled by super-block above"),
@@ -100,6 +101,7 @@ fn value(x: Elements, i: usize) -> f32 {
         Elements::Q8_0(v) => q8_0(v, i),
         Elements::Q4_0(v) => q4_0(v, i),
         Elements::Q4_1(v) => q4_1(v, i),
+        Elements::IQ4_NL(v) => iq4_nl(v, i),
         Elements::F8E4M3(v) => e4m3(v[i]),
         Elements::F8E5M2(v) => e5m2(v[i]),
         Elements::Q4_K(_) | Elements::IQ4_XS(_) => {
@@ -151,6 +153,7 @@ fn with_b(a: impl Fn(usize) -> f32, b: Elements, offset: u64, st: &mut DiffStats
         Elements::Q8_0(y) => accumulate_by(n, a, |i| q8_0(y, i), offset, st),
         Elements::Q4_0(y) => accumulate_by(n, a, |i| q4_0(y, i), offset, st),
         Elements::Q4_1(y) => accumulate_by(n, a, |i| q4_1(y, i), offset, st),
+        Elements::IQ4_NL(y) => accumulate_by(n, a, |i| iq4_nl(y, i), offset, st),
         Elements::F8E4M3(y) => accumulate_by(n, a, |i| e4m3(y[i]), offset, st),
         Elements::F8E5M2(y) => accumulate_by(n, a, |i| e5m2(y[i]), offset, st),
         Elements::Q4_K(_) | Elements::IQ4_XS(_) => {
@@ -215,6 +218,13 @@ fn q4_0(v: &[u8], i: usize) -> f32 {
 fn q4_1(v: &[u8], i: usize) -> f32 {
     let (blk, r) = block::<Q4_1>(v, i);
     half_at(blk, 0) * nibble(&blk[4..], r) as f32 + half_at(blk, 2)
+}
+
+/// Element `i` of `IQ4_NL` blocks: `d * kv[nibble] as f32`.
+#[inline(always)]
+fn iq4_nl(v: &[u8], i: usize) -> f32 {
+    let (blk, r) = block::<IQ4_NL>(v, i);
+    half_at(blk, 0) * IQ4NL[nibble(&blk[2..], r) as usize] as f32
 }
 
 /// A `float8_e4m3fn` byte (from a table built at compile time).

@@ -635,6 +635,7 @@ const BLOCK_KINDS: &[(&str, usize, fn(&[u8]) -> Elements<'_>)] = &[
     ("q8_0", 34, |b| Elements::Q8_0(b)),
     ("q4_0", 18, |b| Elements::Q4_0(b)),
     ("q4_1", 20, |b| Elements::Q4_1(b)),
+    ("iq4_nl", 18, |b| Elements::IQ4_NL(b)),
 ];
 
 /// Blocks of `n` elements (a multiple of 32) of `bb` bytes: random quant bytes (the extremes
@@ -686,6 +687,18 @@ fn blocks_decoded(kind: &str, bytes: &[u8]) -> Vec<f32> {
         "q8_0" => bytes
             .chunks_exact(34)
             .flat_map(|b| b[2..].iter().map(move |&q| q as i8 as f32 * h(b, 0)))
+            .collect(),
+        "iq4_nl" => bytes
+            .chunks_exact(18)
+            .flat_map(|b| {
+                const KV: [i8; 16] = [
+                    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+                ];
+                let d = h(b, 0);
+                nibbles(&b[2..])
+                    .into_iter()
+                    .map(move |q| d * KV[q as usize] as f32)
+            })
             .collect(),
         "q4_0" => bytes
             .chunks_exact(18)
@@ -1115,6 +1128,12 @@ const ALL_KINDS: &[(
         160,
         |b| Elements::Q4_1(b),
         |b| blocks_decoded("q4_1", b),
+    ),
+    (
+        "iq4_nl",
+        144,
+        |b| Elements::IQ4_NL(b),
+        |b| blocks_decoded("iq4_nl", b),
     ),
     (
         "e4m3",

@@ -627,7 +627,7 @@ mod tests {
             .collect()
     }
 
-    /// Block-quantized GGUF tensors (`Q8_0`, `Q4_0`, `Q4_1`, `Q4_K`, `IQ4_XS`) take the fused
+    /// Block-quantized GGUF tensors (`Q8_0`, `Q4_0`, `Q4_1`, `IQ4_NL`, `Q4_K`, `IQ4_XS`) take the fused
     /// path
     /// (blocks read in registers) against each other and against F32, and give what decoding
     /// to `f32` first gives, bit for bit, for any chunk size (chunks are whole blocks).
@@ -677,6 +677,16 @@ mod tests {
                 })
                 .collect::<Vec<u8>>()
         };
+        // IQ4_NL blocks: d, then nibbles from `seed`.
+        let iq4_nl = |seed: usize, d: f32| {
+            (0..n / 32)
+                .flat_map(|blk| {
+                    let mut b = half::f16::from_f32(d).to_le_bytes().to_vec();
+                    b.extend((0..16).map(|i| ((blk * 16 + i) * 7919 + seed) as u8));
+                    b
+                })
+                .collect::<Vec<u8>>()
+        };
         let a = gguf_model(&[
             ("q", 8, &[64, 96], q8_0(n, 0.01, qa)),
             ("same", 8, &[64, 96], q8_0(n, 0.02, qa)),
@@ -687,6 +697,7 @@ mod tests {
             ("kmix", 12, &[256, 24], q4_k(1, 0.01)),
             ("iq", 23, &[256, 24], iq4_xs(3, 0.01)),
             ("iqmix", 23, &[256, 24], iq4_xs(3, 0.01)),
+            ("nl", 20, &[64, 96], iq4_nl(5, 0.01)),
         ]);
         let b = gguf_model(&[
             ("q", 8, &[64, 96], q8_0(n, 0.011, qb)),
@@ -698,6 +709,7 @@ mod tests {
             ("kmix", 8, &[256, 24], q8_0(n, 0.011, qb)),
             ("iq", 23, &[256, 24], iq4_xs(4, 0.012)),
             ("iqmix", 12, &[256, 24], q4_k(2, 0.012)),
+            ("nl", 8, &[64, 96], q8_0(n, 0.011, qb)),
         ]);
         for chunk in [256, 1024, 1 << 16] {
             let (p, of) = fused_agrees_with_two_pass(&a, &b, chunk, 0..256);
@@ -718,7 +730,7 @@ mod tests {
                 (by_name("same").mismatches(), by_name("same").len()),
                 (0, n as u64)
             );
-            for name in ["k", "kmix", "iq", "iqmix"] {
+            for name in ["k", "kmix", "iq", "iqmix", "nl"] {
                 assert!(by_name(name).max_abs() > 0.0, "{name}");
             }
             // The same values in three encodings: Q4_0, Q4_1 and Q8_0.

@@ -237,7 +237,7 @@ impl Piece<'_> {
 }
 
 /// Elements `range` of tensor `index` as stored, when it is contiguous little-endian F16, BF16,
-/// `Q8_0`, `Q4_0`, `Q4_1`, `Q4_K` or `IQ4_XS`, or F8 (E4M3, E5M2) (bytes; for blocks, when `range` is
+/// `Q8_0`, `Q4_0`, `Q4_1`, `IQ4_NL`, `Q4_K` or `IQ4_XS`, or F8 (E4M3, E5M2) (bytes; for blocks, when `range` is
 /// whole blocks) or zero-copy F32 (values).
 fn raw_elements(model: &Model, index: usize, range: Range<usize>) -> Option<Elements<'_>> {
     let t = &model.tensors()[index];
@@ -254,6 +254,7 @@ fn raw_elements(model: &Model, index: usize, range: Range<usize>) -> Option<Elem
             QuantType::Q4_1 => bytes(range).map(Elements::Q4_1),
             QuantType::Q4_K => bytes(range).map(Elements::Q4_K),
             QuantType::IQ4_XS => bytes(range).map(Elements::IQ4_XS),
+            QuantType::IQ4_NL => bytes(range).map(Elements::IQ4_NL),
             _ => None,
         },
         _ => None,

@@ -6,8 +6,8 @@ use core::arch::x86_64::*;
 use super::{by_kinds, prefetch_line, BestBlock, Partials, SubScales, BLOCK};
 use crate::convert::Kind;
 use crate::elements::{
-    block_bytes, Elements, BF16, F16, F32, F8_E4M3, F8_E5M2, IQ4NL, IQ4_XS, Q4_0, Q4_1, Q4_K, Q8_0,
-    QBLOCK_ELEMS, QK_K, QK_SUB,
+    block_bytes, Elements, BF16, F16, F32, F8_E4M3, F8_E5M2, IQ4NL, IQ4_NL, IQ4_XS, Q4_0, Q4_1,
+    Q4_K, Q8_0, QBLOCK_ELEMS, QK_K, QK_SUB,
 };
 use crate::scalar;
 use crate::stats::DiffStats;
@@ -130,6 +130,18 @@ unsafe fn load<const K: u8>(p: *const u8, j: usize, t: &SubScales) -> __m256 {
                 let kv = _mm_loadu_si128(IQ4NL.as_ptr().cast());
                 let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_shuffle_epi8(kv, nib)));
                 _mm256_mul_ps(_mm256_set1_ps(t.d[s]), x)
+            }
+            IQ4_NL => {
+                // As `Q4_0` (elements r = j % 32 .. r + 8 from bytes r % 16 ..), the levels
+                // looked up with a byte shuffle.
+                let blk = p.add(block_bytes(IQ4_NL) * (j / QBLOCK_ELEMS));
+                let r = j % QBLOCK_ELEMS;
+                let q = _mm_loadl_epi64(blk.add(2 + r % 16).cast());
+                let q = if r < 16 { q } else { _mm_srli_epi16::<4>(q) };
+                let nib = _mm_and_si128(q, _mm_set1_epi8(0x0f));
+                let kv = _mm_loadu_si128(IQ4NL.as_ptr().cast());
+                let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_shuffle_epi8(kv, nib)));
+                _mm256_mul_ps(half_at(blk), x)
             }
             _ => {
                 // Q4_0 or Q4_1: elements r = j % 32 .. r + 8 are the low nibbles of nibble
@@ -326,7 +338,8 @@ pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStat
         F8_E4M3 => run_self::<F8_E4M3>(x, offset, st),
         F8_E5M2 => run_self::<F8_E5M2>(x, offset, st),
         Q4_K => run_self::<Q4_K>(x, offset, st),
-        _ => run_self::<IQ4_XS>(x, offset, st),
+        IQ4_XS => run_self::<IQ4_XS>(x, offset, st),
+        _ => run_self::<IQ4_NL>(x, offset, st),
     }
 }
 

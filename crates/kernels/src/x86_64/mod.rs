@@ -194,7 +194,9 @@ fn hsum<const L: usize>(mut v: [f64; L]) -> f64 {
 /// `$b`, so every combination of sides gets its own monomorphized loop.
 macro_rules! by_kinds {
     ($run:ident, $a:expr, $b:expr $(, $arg:expr)*) => {{
-        use $crate::elements::{BF16, F16, F32, F8_E4M3, F8_E5M2, IQ4_XS, Q4_0, Q4_1, Q4_K, Q8_0};
+        use $crate::elements::{
+            BF16, F16, F32, F8_E4M3, F8_E5M2, IQ4_NL, IQ4_XS, Q4_0, Q4_1, Q4_K, Q8_0,
+        };
         let (a, b) = ($a, $b);
         match a.kind() {
             F32 => $crate::x86_64::by_kind_b!($run, F32, a, b $(, $arg)*),
@@ -206,7 +208,8 @@ macro_rules! by_kinds {
             F8_E4M3 => $crate::x86_64::by_kind_b!($run, F8_E4M3, a, b $(, $arg)*),
             F8_E5M2 => $crate::x86_64::by_kind_b!($run, F8_E5M2, a, b $(, $arg)*),
             Q4_K => $crate::x86_64::by_kind_b!($run, Q4_K, a, b $(, $arg)*),
-            _ => $crate::x86_64::by_kind_b!($run, IQ4_XS, a, b $(, $arg)*),
+            IQ4_XS => $crate::x86_64::by_kind_b!($run, IQ4_XS, a, b $(, $arg)*),
+            _ => $crate::x86_64::by_kind_b!($run, IQ4_NL, a, b $(, $arg)*),
         }
     }};
 }
@@ -224,7 +227,8 @@ macro_rules! by_kind_b {
             F8_E4M3 => $run::<$ka, F8_E4M3>($a, $b $(, $arg)*),
             F8_E5M2 => $run::<$ka, F8_E5M2>($a, $b $(, $arg)*),
             Q4_K => $run::<$ka, Q4_K>($a, $b $(, $arg)*),
-            _ => $run::<$ka, IQ4_XS>($a, $b $(, $arg)*),
+            IQ4_XS => $run::<$ka, IQ4_XS>($a, $b $(, $arg)*),
+            _ => $run::<$ka, IQ4_NL>($a, $b $(, $arg)*),
         }
     };
 }
