@@ -325,51 +325,29 @@ fn sum_by(
     offset: u64,
     sums: &mut Sums,
 ) {
-    let Sums {
-        mut dd,
-        mut ds,
-        mut aa,
-        mut bb,
-        mut sad,
-        mut nfa,
-        mut nfb,
-        mut mism,
-        mut cmp,
-        mut best,
-        len,
-    } = *sums;
+    // A local copy, so that the sums live in registers through the loop.
+    let mut r = *sums;
     for i in 0..n {
         let (x, y) = (a(i), b(i));
         let (fx, fy) = (x.is_finite(), y.is_finite());
-        nfa += !fx as u64;
-        nfb += !fy as u64;
-        mism += !(x == y || x.to_bits() == y.to_bits()) as u64;
+        r.nfa += !fx as u64;
+        r.nfb += !fy as u64;
+        r.mism += !(x == y || x.to_bits() == y.to_bits()) as u64;
         if fx && fy {
-            cmp += 1;
+            r.cmp += 1;
             let (x, y) = (x as f64, y as f64);
             let (d, s) = (x - y, x + y);
-            dd += d * d;
-            ds += d * s;
-            aa += x * x;
-            bb += y * y;
+            r.dd += d * d;
+            r.ds += d * s;
+            r.aa += x * x;
+            r.bb += y * y;
             let ad = d.abs();
-            sad += ad;
-            if best.is_none_or(|(m, _)| ad > m) {
-                best = Some((ad, offset + i as u64));
+            r.sad += ad;
+            if r.best.is_none_or(|(m, _)| ad > m) {
+                r.best = Some((ad, offset + i as u64));
             }
         }
     }
-    *sums = Sums {
-        len: len + n as u64,
-        dd,
-        ds,
-        aa,
-        bb,
-        sad,
-        nfa,
-        nfb,
-        mism,
-        cmp,
-        best,
-    };
+    r.len += n as u64;
+    *sums = r;
 }

@@ -629,6 +629,26 @@ fn optimistic_and_careful_sweeps_agree_and_any_nonfinite_value_forces_the_carefu
     }
 }
 
+/// The fused kernels of `isa` on the stored sides `x`, `y` (first pair at flat index `offset`)
+/// equal that ISA's `f32` kernel on their decoded values `vx`, `vy` bit for bit, and the
+/// scalar twin (see [`assert_same`]).
+fn fused_agrees(
+    isa: Isa,
+    (x, y): (Elements, Elements),
+    (vx, vy): (&[f32], &[f32]),
+    offset: u64,
+    what: &str,
+) {
+    let mut fused = DiffStats::default();
+    fused.update_elements_with(isa, x, y, offset);
+    let mut two_pass = DiffStats::default();
+    two_pass.update_with(isa, vx, vy, offset);
+    assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
+    let mut r = DiffStats::default();
+    scalar::accumulate_elements(x, y, offset, &mut r);
+    assert_same(isa, &fused, &r, what);
+}
+
 /// The ggml block kinds as (name, bytes per block, side constructor).
 #[allow(clippy::type_complexity)]
 const BLOCK_KINDS: &[(&str, usize, fn(&[u8]) -> Elements<'_>)] = &[
@@ -768,14 +788,7 @@ fn fused_blocks_equal_decode_then_update_and_match_scalar() {
                             } else {
                                 (wa, *eb, da.as_slice(), vb.as_slice())
                             };
-                            let mut fused = DiffStats::default();
-                            fused.update_elements_with(isa, x, y, 7);
-                            let mut two_pass = DiffStats::default();
-                            two_pass.update_with(isa, vx, vy, 7);
-                            assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
-                            let mut r = DiffStats::default();
-                            scalar::accumulate_elements(x, y, 7, &mut r);
-                            assert_same(isa, &fused, &r, &what);
+                            fused_agrees(isa, (x, y), (vx, vy), 7, &what);
                         }
                     }
                     let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
@@ -881,14 +894,7 @@ fn fused_f8_equal_decode_then_update_and_match_scalar() {
                         } else {
                             (wrap_a(xa), *eb, va.as_slice(), dvb.as_slice())
                         };
-                        let mut fused = DiffStats::default();
-                        fused.update_elements_with(isa, x, y, 9);
-                        let mut two_pass = DiffStats::default();
-                        two_pass.update_with(isa, vx, vy, 9);
-                        assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
-                        let mut r = DiffStats::default();
-                        scalar::accumulate_elements(x, y, 9, &mut r);
-                        assert_same(isa, &fused, &r, &what);
+                        fused_agrees(isa, (x, y), (vx, vy), 9, &what);
                     }
                 }
                 let (mut s, mut r) = (DiffStats::default(), DiffStats::default());
@@ -1055,14 +1061,7 @@ fn fused_super_blocks_equal_decode_then_update_and_match_scalar() {
                             } else {
                                 (wa, *eb, dx.as_slice(), vb.as_slice())
                             };
-                            let mut fused = DiffStats::default();
-                            fused.update_elements_with(isa, p, q, 7);
-                            let mut two_pass = DiffStats::default();
-                            two_pass.update_with(isa, vp, vq, 7);
-                            assert_eq!(fused, two_pass, "{isa:?} fused vs two-pass, {what}");
-                            let mut r = DiffStats::default();
-                            scalar::accumulate_elements(p, q, 7, &mut r);
-                            assert_same(isa, &fused, &r, &what);
+                            fused_agrees(isa, (p, q), (vp, vq), 7, &what);
                         }
                     }
                     let (mut s, mut r) = (DiffStats::default(), DiffStats::default());

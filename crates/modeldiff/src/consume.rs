@@ -656,37 +656,24 @@ mod tests {
                 })
                 .collect::<Vec<u8>>()
         };
-        // Q4_K super-blocks: d, dmin, then packed scales and quants from `seed`.
-        let q4_k = |seed: usize, d: f32| {
-            (0..n / 256)
+        // `count` blocks of the binary16 values `head` then `body` bytes from `seed`.
+        let seeded = |count: usize, head: &[f32], body: usize, seed: usize| {
+            (0..count)
                 .flat_map(|blk| {
-                    let mut b = half::f16::from_f32(d).to_le_bytes().to_vec();
-                    b.extend(half::f16::from_f32(d / 4.0).to_le_bytes());
-                    b.extend((0..140).map(|i| ((blk * 140 + i) * 7919 + seed) as u8));
+                    let mut b: Vec<u8> = head
+                        .iter()
+                        .flat_map(|&h| half::f16::from_f32(h).to_le_bytes())
+                        .collect();
+                    b.extend((0..body).map(|i| ((blk * body + i) * 7919 + seed) as u8));
                     b
                 })
                 .collect::<Vec<u8>>()
         };
-        // IQ4_XS super-blocks: d, then scales and quants from `seed`.
-        let iq4_xs = |seed: usize, d: f32| {
-            (0..n / 256)
-                .flat_map(|blk| {
-                    let mut b = half::f16::from_f32(d).to_le_bytes().to_vec();
-                    b.extend((0..134).map(|i| ((blk * 134 + i) * 7919 + seed) as u8));
-                    b
-                })
-                .collect::<Vec<u8>>()
-        };
-        // IQ4_NL blocks: d, then nibbles from `seed`.
-        let iq4_nl = |seed: usize, d: f32| {
-            (0..n / 32)
-                .flat_map(|blk| {
-                    let mut b = half::f16::from_f32(d).to_le_bytes().to_vec();
-                    b.extend((0..16).map(|i| ((blk * 16 + i) * 7919 + seed) as u8));
-                    b
-                })
-                .collect::<Vec<u8>>()
-        };
+        // Q4_K: d, dmin, packed scales and quants; IQ4_XS: d, scales and quants; IQ4_NL: d
+        // and nibbles.
+        let q4_k = |seed: usize, d: f32| seeded(n / 256, &[d, d / 4.0], 140, seed);
+        let iq4_xs = |seed: usize, d: f32| seeded(n / 256, &[d], 134, seed);
+        let iq4_nl = |seed: usize, d: f32| seeded(n / 32, &[d], 16, seed);
         let a = gguf_model(&[
             ("q", 8, &[64, 96], q8_0(n, 0.01, qa)),
             ("same", 8, &[64, 96], q8_0(n, 0.02, qa)),

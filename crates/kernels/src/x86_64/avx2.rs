@@ -125,10 +125,7 @@ unsafe fn load<const K: u8>(p: *const u8, j: usize, t: &SubScales) -> __m256 {
                 let r = e % 32;
                 let blk = p.add(block_bytes(IQ4_XS) * (j / QK_K));
                 let q = _mm_loadl_epi64(blk.add(8 + 16 * (e / 32) + r % 16).cast());
-                let q = if r < 16 { q } else { _mm_srli_epi16::<4>(q) };
-                let nib = _mm_and_si128(q, _mm_set1_epi8(0x0f));
-                let kv = _mm_loadu_si128(IQ4NL.as_ptr().cast());
-                let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_shuffle_epi8(kv, nib)));
+                let x = iq4_levels(q, r >= 16);
                 _mm256_mul_ps(_mm256_set1_ps(t.d[s]), x)
             }
             IQ4_NL => {
@@ -137,10 +134,7 @@ unsafe fn load<const K: u8>(p: *const u8, j: usize, t: &SubScales) -> __m256 {
                 let blk = p.add(block_bytes(IQ4_NL) * (j / QBLOCK_ELEMS));
                 let r = j % QBLOCK_ELEMS;
                 let q = _mm_loadl_epi64(blk.add(2 + r % 16).cast());
-                let q = if r < 16 { q } else { _mm_srli_epi16::<4>(q) };
-                let nib = _mm_and_si128(q, _mm_set1_epi8(0x0f));
-                let kv = _mm_loadu_si128(IQ4NL.as_ptr().cast());
-                let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_shuffle_epi8(kv, nib)));
+                let x = iq4_levels(q, r >= 16);
                 _mm256_mul_ps(half_at(blk), x)
             }
             _ => {
@@ -165,6 +159,18 @@ unsafe fn load<const K: u8>(p: *const u8, j: usize, t: &SubScales) -> __m256 {
             }
         }
     }
+}
+
+/// ggml's `IQ4_NL` level of each of the low 8 bytes of `q`'s low nibbles (or, with `high`,
+/// high nibbles), as `f32`: the levels are looked up with one byte shuffle.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn iq4_levels(q: __m128i, high: bool) -> __m256 {
+    let q = if high { _mm_srli_epi16::<4>(q) } else { q };
+    let nib = _mm_and_si128(q, _mm_set1_epi8(0x0f));
+    // SAFETY: `IQ4NL` is 16 bytes.
+    let kv = unsafe { _mm_loadu_si128(IQ4NL.as_ptr().cast()) };
+    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_shuffle_epi8(kv, nib)))
 }
 
 /// The little-endian binary16 at `p`, as `f32` in every lane.

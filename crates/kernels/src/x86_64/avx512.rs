@@ -121,14 +121,7 @@ unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize, t: &SubSca
                 let (e, s) = (j % QK_K, j / QK_SUB);
                 let blk = p.add(block_bytes(IQ4_XS) * (j / QK_K));
                 let q = _mm_loadu_si128(blk.add(8 + 16 * (e / 32)).cast());
-                let q = if e.is_multiple_of(32) {
-                    q
-                } else {
-                    _mm_srli_epi16::<4>(q)
-                };
-                let nib = _mm_and_si128(q, _mm_set1_epi8(0x0f));
-                let kv = _mm_loadu_si128(IQ4NL.as_ptr().cast());
-                let x = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(kv, nib)));
+                let x = iq4_levels(q, !e.is_multiple_of(32));
                 _mm512_maskz_mul_ps(lanes, _mm512_set1_ps(t.d[s]), x)
             }
             IQ4_NL => {
@@ -136,14 +129,7 @@ unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize, t: &SubSca
                 // the levels looked up with a byte shuffle.
                 let blk = p.add(block_bytes(IQ4_NL) * (j / QBLOCK_ELEMS));
                 let q = _mm_loadu_si128(blk.add(2).cast());
-                let q = if j.is_multiple_of(QBLOCK_ELEMS) {
-                    q
-                } else {
-                    _mm_srli_epi16::<4>(q)
-                };
-                let nib = _mm_and_si128(q, _mm_set1_epi8(0x0f));
-                let kv = _mm_loadu_si128(IQ4NL.as_ptr().cast());
-                let x = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(kv, nib)));
+                let x = iq4_levels(q, !j.is_multiple_of(QBLOCK_ELEMS));
                 _mm512_maskz_mul_ps(lanes, half_at(blk), x)
             }
             _ => {
@@ -168,6 +154,18 @@ unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize, t: &SubSca
             }
         }
     }
+}
+
+/// ggml's `IQ4_NL` level of each of the 16 bytes of `q`'s low nibbles (or, with `high`, high
+/// nibbles), as `f32`: the levels are looked up with one byte shuffle.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")]
+fn iq4_levels(q: __m128i, high: bool) -> __m512 {
+    let q = if high { _mm_srli_epi16::<4>(q) } else { q };
+    let nib = _mm_and_si128(q, _mm_set1_epi8(0x0f));
+    // SAFETY: `IQ4NL` is 16 bytes.
+    let kv = unsafe { _mm_loadu_si128(IQ4NL.as_ptr().cast()) };
+    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(kv, nib)))
 }
 
 /// The little-endian binary16 at `p`, as `f32` in every lane.
