@@ -1,7 +1,7 @@
 //! Dequantization throughput (elements per second) of the hot GGUF types on ~4M-element
 //! tensors, decoded in 64k-element chunks as the engine streams them; and, for the block types
-//! the fused kernels read (`Q8_0`, `Q4_0`, `Q4_1`, `Q4_K`,
-//! `IQ4_XS`, `IQ4_NL`), a diff of two such tensors fused (blocks
+//! the fused kernels read (`Q8_0`, `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`,
+//! `Q4_K`, `IQ4_XS`, `IQ4_NL`), a diff of two such tensors fused (blocks
 //! decoded in registers) against decode-into-buffers then the `f32` kernel, and the same for
 //! 8-bit floats (`F8_E4M3`, `F8_E5M2`).
 
@@ -51,6 +51,7 @@ fn dequant(c: &mut Criterion) {
         (DType::Quant(QuantType::Q8_0), vec![0]),
         (DType::Quant(QuantType::IQ4_XS), vec![0]),
         (DType::Quant(QuantType::Q4_1), vec![0, 2]),
+        (DType::Quant(QuantType::Q5_0), vec![0]),
         (DType::F16, vec![]),
     ];
     let mut g = c.benchmark_group("dequant");
@@ -74,10 +75,12 @@ fn dequant(c: &mut Criterion) {
 type Side = fn(&[u8]) -> Elements<'_>;
 
 fn diff_blocks(c: &mut Criterion) {
-    let cases: [(QuantType, Side, Vec<usize>); 6] = [
+    let cases: [(QuantType, Side, Vec<usize>); 8] = [
         (QuantType::Q8_0, |b| Elements::Q8_0(b), vec![0]),
         (QuantType::Q4_0, |b| Elements::Q4_0(b), vec![0]),
         (QuantType::Q4_1, |b| Elements::Q4_1(b), vec![0, 2]),
+        (QuantType::Q5_0, |b| Elements::Q5_0(b), vec![0]),
+        (QuantType::Q5_1, |b| Elements::Q5_1(b), vec![0, 2]),
         (QuantType::Q4_K, |b| Elements::Q4_K(b), vec![0, 2]),
         (QuantType::IQ4_XS, |b| Elements::IQ4_XS(b), vec![0]),
         (QuantType::IQ4_NL, |b| Elements::IQ4_NL(b), vec![0]),

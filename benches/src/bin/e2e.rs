@@ -11,7 +11,7 @@
 //! Cases: `f32`, `f16`, `bf16` (SafeTensors, every value nudged), `q8_0`, `q4_k` (GGUF, one quant
 //! byte in four changed), `identical` (F32, B a byte copy of A), `small` (10 000 tensors of
 //! 4 KiB) and `smollm2` (the real SmolLM2-135M Q4_1 against its Q8_0 requantization); `q6_k`,
-//! `iq4_xs` and `iq4_nl` (GGUF, as `q4_k`) run only when `--only` names them;
+//! `iq4_xs`, `iq4_nl` and `q5_0` (GGUF, as `q4_k`) run only when `--only` names them;
 //!
 //! and prints one table: GB/s of input (both files' bytes / median time), share of the read
 //! baseline, speed-up over each peer, elements/s and peak anonymous memory.
@@ -43,10 +43,16 @@ const CASES: &[&str] = &[
     "q6_k",
     "iq4_xs",
     "iq4_nl",
+    "q5_0",
+];
+
+/// Cases whose inputs are GGUF (their peer is gguf-py + numpy).
+const GGUF_CASES: &[&str] = &[
+    "q8_0", "q4_k", "q6_k", "iq4_xs", "iq4_nl", "q5_0", "smollm2",
 ];
 
 /// Cases run only when `--only` names them.
-const OPT_IN: &[&str] = &["q6_k", "iq4_xs", "iq4_nl"];
+const OPT_IN: &[&str] = &["q6_k", "iq4_xs", "iq4_nl", "q5_0"];
 
 struct Args {
     modeldiff: PathBuf,
@@ -196,12 +202,11 @@ fn run(args: &Args) -> Result<(), String> {
         base.sort();
         let peer = match &python {
             Some(py) if args.peer_runs > 0 => {
-                let (script, label) =
-                    if ["q8_0", "q4_k", "q6_k", "iq4_xs", "iq4_nl", "smollm2"].contains(&case) {
-                        ("gguf_numpy.py", "gguf-py + numpy")
-                    } else {
-                        ("safetensors_numpy.py", "numpy + safetensors")
-                    };
+                let (script, label) = if GGUF_CASES.contains(&case) {
+                    ("gguf_numpy.py", "gguf-py + numpy")
+                } else {
+                    ("safetensors_numpy.py", "numpy + safetensors")
+                };
                 let mut times = Vec::new();
                 for _ in 0..args.peer_runs {
                     let t = Instant::now();
@@ -491,10 +496,11 @@ fn prepare(case: &str, args: &Args) -> Result<Prepared, String> {
             write_safetensors(&a, &b, "f32", 10_000, 1024)?;
             (a, b, 10_000 * 1024, "10 000 × 4 KiB F32".into())
         }
-        "q8_0" | "q4_k" | "q6_k" | "iq4_xs" | "iq4_nl" => {
+        "q8_0" | "q4_k" | "q6_k" | "iq4_xs" | "iq4_nl" | "q5_0" => {
             let (block_bytes, block_elems) = match case {
                 "q8_0" => (34, 32),
                 "iq4_nl" => (18, 32),
+                "q5_0" => (22, 32),
                 "q4_k" => (144, 256),
                 "q6_k" => (210, 256),
                 _ => (136, 256),
@@ -600,7 +606,7 @@ fn create(p: &Path) -> Result<BufWriter<File>, String> {
 }
 
 /// Two GGUF v3 files of `tensors` quantized `dim`×`dim` matrices (`q8_0`, `q4_k`, `q6_k`,
-/// `iq4_xs` or `iq4_nl`)
+/// `iq4_xs`, `iq4_nl` or `q5_0`)
 /// with random blocks whose scales are sane f16 values; in B one quant byte in four is changed.
 fn write_gguf(a: &Path, b: &Path, case: &str, tensors: u64, dim: u64) -> Result<(), String> {
     let (ty, block_bytes, block_elems): (u32, u64, u64) = match case {
@@ -608,11 +614,12 @@ fn write_gguf(a: &Path, b: &Path, case: &str, tensors: u64, dim: u64) -> Result<
         "q4_k" => (12, 144, 256),
         "q6_k" => (14, 210, 256),
         "iq4_nl" => (20, 18, 32),
+        "q5_0" => (6, 22, 32),
         _ => (23, 136, 256),
     };
     // Where each block's binary16 scales are: at the start, except Q6_K's `d` (last).
     let halves = match ty {
-        8 | 20 | 23 => 0..2,
+        6 | 8 | 20 | 23 => 0..2,
         12 => 0..4,
         _ => 208..210,
     };

@@ -27,6 +27,10 @@ pub(crate) const Q4_K: u8 = 8;
 pub(crate) const IQ4_XS: u8 = 9;
 /// See [`F32`].
 pub(crate) const IQ4_NL: u8 = 10;
+/// See [`F32`].
+pub(crate) const Q5_0: u8 = 11;
+/// See [`F32`].
+pub(crate) const Q5_1: u8 = 12;
 
 /// 2¹²⁰: an `f32` whose bits are a `float8_e4m3fn` magnitude shifted left 20, times this, is
 /// that magnitude's value (subnormals included, exactly; the scalar decoder's table).
@@ -42,7 +46,7 @@ pub(crate) const fn elem_bytes(k: u8) -> usize {
 }
 
 /// Elements per block of the ggml 32-element block kinds ([`Q8_0`], [`Q4_0`], [`Q4_1`],
-/// [`IQ4_NL`]).
+/// [`IQ4_NL`], [`Q5_0`], [`Q5_1`]).
 pub(crate) const QBLOCK_ELEMS: usize = 32;
 
 /// Elements per super-block of the ggml kinds [`Q4_K`] and [`IQ4_XS`], and per sub-block (one
@@ -54,7 +58,7 @@ pub(crate) const QK_SUB: usize = 32;
 /// Elements per block of kind `k` (1 for kinds that are not blocks).
 pub(crate) const fn block_elems(k: u8) -> usize {
     match k {
-        Q8_0 | Q4_0 | Q4_1 | IQ4_NL => QBLOCK_ELEMS,
+        Q8_0 | Q4_0 | Q4_1 | IQ4_NL | Q5_0 | Q5_1 => QBLOCK_ELEMS,
         Q4_K | IQ4_XS => QK_K,
         _ => 1,
     }
@@ -68,6 +72,10 @@ pub(crate) const fn block_elems(k: u8) -> usize {
 /// - `Q4_1`, 20: `d`, a binary16 offset `m`, then the nibbles as for `Q4_0`; an element is
 ///   `d * nibble as f32 + m` (a product, then a sum: two roundings, as ggml decodes it);
 /// - `IQ4_NL`, 18: `d`, then nibbles as for `Q4_0`; an element is `d * IQ4NL[nibble] as f32`;
+/// - `Q5_0`, 22: `d`, a little-endian `u32` `qh` whose bit `i` is element `i`'s fifth (high)
+///   bit, then nibbles as for `Q4_0`; an element is `d * ((nibble | bit << 4) − 16) as f32`;
+/// - `Q5_1`, 24: `d`, a binary16 offset `m`, `qh` and the nibbles as for `Q5_0`; an element is
+///   `d * (nibble | bit << 4) as f32 + m`;
 /// - `Q4_K`, 144 per 256 elements: binary16 `d` and `dmin`, 12 bytes packing eight 6-bit scales
 ///   `sc` and mins `m` (ggml `get_scale_min_k4`), then 128 nibble bytes: bytes `32c..32c + 32`
 ///   hold sub-block `2c` (32 elements) in their low nibbles and `2c + 1` in their high ones; an
@@ -85,6 +93,8 @@ pub(crate) const fn block_bytes(k: u8) -> usize {
         Q4_K => 144,
         IQ4_XS => 136,
         IQ4_NL => 18,
+        Q5_0 => 22,
+        Q5_1 => 24,
         _ => 0,
     }
 }
@@ -136,6 +146,10 @@ pub(crate) fn q4_k_scale_min(p: &[u8], s: usize) -> (u8, u8) {
 ///   `(d * (sc - 32) as f32) * kv[q] as f32`;
 /// - `IQ4_NL` (18 bytes per 32 elements): `d`, then nibbles as in `Q4_0` indexing `kv`; an
 ///   element is `d * kv[q] as f32`;
+/// - `Q5_0` (22 bytes): `d`, a little-endian `u32` of fifth bits (bit `i` for element `i`),
+///   then nibbles as in `Q4_0`; an element is `d * (q − 16) as f32`, `q` the 5-bit value;
+/// - `Q5_1` (24 bytes): `d`, a binary16 offset `m`, the fifth bits and nibbles as in `Q5_0`;
+///   an element is `d * q as f32 + m`;
 ///
 /// or 8-bit floats (one byte per element, decoded exactly):
 /// - `F8E4M3` (`float8_e4m3fn` of the OCP 8-bit floating point specification): sign, 4 exponent
@@ -170,6 +184,10 @@ pub enum Elements<'a> {
     /// ggml `IQ4_NL` blocks (whole blocks only).
     #[allow(non_camel_case_types)]
     IQ4_NL(&'a [u8]),
+    /// ggml `Q5_0` blocks (whole blocks only).
+    Q5_0(&'a [u8]),
+    /// ggml `Q5_1` blocks (whole blocks only).
+    Q5_1(&'a [u8]),
 }
 
 impl<'a> Elements<'a> {
@@ -200,7 +218,9 @@ impl<'a> Elements<'a> {
             | Elements::Q4_1(b)
             | Elements::Q4_K(b)
             | Elements::IQ4_XS(b)
-            | Elements::IQ4_NL(b) => Some((b, block_bytes(self.kind()))),
+            | Elements::IQ4_NL(b)
+            | Elements::Q5_0(b)
+            | Elements::Q5_1(b) => Some((b, block_bytes(self.kind()))),
             _ => None,
         }
     }
@@ -216,7 +236,7 @@ impl<'a> Elements<'a> {
     }
 
     /// The kind tag ([`F32`], [`F16`], [`BF16`], [`Q8_0`], [`Q4_0`], [`Q4_1`], [`F8_E4M3`],
-    /// [`F8_E5M2`], [`Q4_K`], [`IQ4_XS`] or [`IQ4_NL`]).
+    /// [`F8_E5M2`], [`Q4_K`], [`IQ4_XS`], [`IQ4_NL`], [`Q5_0`] or [`Q5_1`]).
     pub(crate) fn kind(&self) -> u8 {
         match self {
             Elements::F32(_) => F32,
@@ -230,6 +250,8 @@ impl<'a> Elements<'a> {
             Elements::Q4_K(_) => Q4_K,
             Elements::IQ4_XS(_) => IQ4_XS,
             Elements::IQ4_NL(_) => IQ4_NL,
+            Elements::Q5_0(_) => Q5_0,
+            Elements::Q5_1(_) => Q5_1,
         }
     }
 
@@ -259,6 +281,8 @@ impl<'a> Elements<'a> {
             Elements::Q4_K(b) => Elements::Q4_K(blocks(b)),
             Elements::IQ4_XS(b) => Elements::IQ4_XS(blocks(b)),
             Elements::IQ4_NL(b) => Elements::IQ4_NL(blocks(b)),
+            Elements::Q5_0(b) => Elements::Q5_0(blocks(b)),
+            Elements::Q5_1(b) => Elements::Q5_1(blocks(b)),
         }
     }
 
@@ -276,7 +300,9 @@ impl<'a> Elements<'a> {
             | Elements::F8E5M2(b)
             | Elements::Q4_K(b)
             | Elements::IQ4_XS(b)
-            | Elements::IQ4_NL(b) => b.as_ptr(),
+            | Elements::IQ4_NL(b)
+            | Elements::Q5_0(b)
+            | Elements::Q5_1(b) => b.as_ptr(),
         }
     }
 }

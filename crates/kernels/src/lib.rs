@@ -11,7 +11,7 @@
 //! [`max_abs_diff`] and [`mean_abs_diff`] wrap it for whole slices. [`convert`] turns stored
 //! half-precision bytes into `f32`; `modeldiff-formats` uses it for decoding.
 //! [`DiffStats::update_elements`] takes the stored bytes ([`Elements`]: F16, BF16, F8 E4M3 and
-//! E5M2, ggml `Q8_0`, `Q4_0`, `Q4_1`, `IQ4_NL` blocks, `Q4_K` and `IQ4_XS` super-blocks)
+//! E5M2, ggml `Q8_0`, `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`, `IQ4_NL` blocks, `Q4_K` and `IQ4_XS` super-blocks)
 //! instead and decodes them in registers, so the
 //! engine diffs such pairs in one pass with no `f32` copy.
 //!

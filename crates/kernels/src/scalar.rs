@@ -2,7 +2,7 @@
 
 use crate::elements::{
     block_bytes, iq4_xs_scale, q4_k_scale_min, Elements, E4M3_SCALE, IQ4NL, IQ4_NL, IQ4_XS, Q4_0,
-    Q4_1, Q4_K, Q8_0, QBLOCK_ELEMS, QK_K, QK_SUB,
+    Q4_1, Q4_K, Q5_0, Q5_1, Q8_0, QBLOCK_ELEMS, QK_K, QK_SUB,
 };
 use crate::stats::DiffStats;
 
@@ -40,6 +40,8 @@ pub(crate) fn accumulate_elements(a: Elements, b: Elements, offset: u64, st: &mu
         Elements::Q4_0(x) => with_b(|i| q4_0(x, i), b, offset, st),
         Elements::Q4_1(x) => with_b(|i| q4_1(x, i), b, offset, st),
         Elements::IQ4_NL(x) => with_b(|i| iq4_nl(x, i), b, offset, st),
+        Elements::Q5_0(x) => with_b(|i| q5_0(x, i), b, offset, st),
+        Elements::Q5_1(x) => with_b(|i| q5_1(x, i), b, offset, st),
         Elements::F8E4M3(x) => with_b(|i| e4m3(x[i]), b, offset, st),
         Elements::F8E5M2(x) => with_b(|i| e5m2(x[i]), b, offset, st),
         Elements::Q4_K(_) | Elements::IQ4_XS(_) => unreachable!("handled by super-block above"),
@@ -102,6 +104,8 @@ fn value(x: Elements, i: usize) -> f32 {
         Elements::Q4_0(v) => q4_0(v, i),
         Elements::Q4_1(v) => q4_1(v, i),
         Elements::IQ4_NL(v) => iq4_nl(v, i),
+        Elements::Q5_0(v) => q5_0(v, i),
+        Elements::Q5_1(v) => q5_1(v, i),
         Elements::F8E4M3(v) => e4m3(v[i]),
         Elements::F8E5M2(v) => e5m2(v[i]),
         Elements::Q4_K(_) | Elements::IQ4_XS(_) => {
@@ -154,6 +158,8 @@ fn with_b(a: impl Fn(usize) -> f32, b: Elements, offset: u64, st: &mut DiffStats
         Elements::Q4_0(y) => accumulate_by(n, a, |i| q4_0(y, i), offset, st),
         Elements::Q4_1(y) => accumulate_by(n, a, |i| q4_1(y, i), offset, st),
         Elements::IQ4_NL(y) => accumulate_by(n, a, |i| iq4_nl(y, i), offset, st),
+        Elements::Q5_0(y) => accumulate_by(n, a, |i| q5_0(y, i), offset, st),
+        Elements::Q5_1(y) => accumulate_by(n, a, |i| q5_1(y, i), offset, st),
         Elements::F8E4M3(y) => accumulate_by(n, a, |i| e4m3(y[i]), offset, st),
         Elements::F8E5M2(y) => accumulate_by(n, a, |i| e5m2(y[i]), offset, st),
         Elements::Q4_K(_) | Elements::IQ4_XS(_) => {
@@ -218,6 +224,28 @@ fn q4_0(v: &[u8], i: usize) -> f32 {
 fn q4_1(v: &[u8], i: usize) -> f32 {
     let (blk, r) = block::<Q4_1>(v, i);
     half_at(blk, 0) * nibble(&blk[4..], r) as f32 + half_at(blk, 2)
+}
+
+/// The 5-bit value `r` (0..32) of a `Q5_0` / `Q5_1` block's fifth bits `qh` (4 bytes) and
+/// nibble bytes `qs`: nibble `r` with bit `r` of `qh` above it.
+#[inline(always)]
+fn five_bits(qh: &[u8], qs: &[u8], r: usize) -> u8 {
+    let hi = (u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]) >> r) & 1;
+    nibble(qs, r) | (hi as u8) << 4
+}
+
+/// Element `i` of `Q5_0` blocks: `d * (q - 16) as f32`, `q` the 5-bit value.
+#[inline(always)]
+fn q5_0(v: &[u8], i: usize) -> f32 {
+    let (blk, r) = block::<Q5_0>(v, i);
+    half_at(blk, 0) * (five_bits(&blk[2..], &blk[6..], r) as i8 - 16) as f32
+}
+
+/// Element `i` of `Q5_1` blocks: `d * q as f32 + m`, `q` the 5-bit value.
+#[inline(always)]
+fn q5_1(v: &[u8], i: usize) -> f32 {
+    let (blk, r) = block::<Q5_1>(v, i);
+    half_at(blk, 0) * five_bits(&blk[4..], &blk[8..], r) as f32 + half_at(blk, 2)
 }
 
 /// Element `i` of `IQ4_NL` blocks: `d * kv[nibble] as f32`.

@@ -656,15 +656,17 @@ const BLOCK_KINDS: &[(&str, usize, fn(&[u8]) -> Elements<'_>)] = &[
     ("q4_0", 18, |b| Elements::Q4_0(b)),
     ("q4_1", 20, |b| Elements::Q4_1(b)),
     ("iq4_nl", 18, |b| Elements::IQ4_NL(b)),
+    ("q5_0", 22, |b| Elements::Q5_0(b)),
+    ("q5_1", 24, |b| Elements::Q5_1(b)),
 ];
 
 /// Blocks of `n` elements (a multiple of 32) of `bb` bytes: random quant bytes (the extremes
-/// included) under the binary16 scales `scales` in turn (for `Q4_1`, the next scale is the
-/// offset), and B's blocks: A's with some bytes moved by one, some blocks rescaled.
+/// included) under the binary16 scales `scales` in turn (for `Q4_1` and `Q5_1`, the next scale
+/// is the offset), and B's blocks: A's with some bytes moved by one, some blocks rescaled.
 fn block_pair(seed: u64, n: usize, bb: usize, scales: &[u16]) -> (Vec<u8>, Vec<u8>) {
     let mut rng = Rng(seed | 1);
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    let head = if bb == 20 { 4 } else { 2 };
+    let head = if matches!(bb, 20 | 24) { 4 } else { 2 };
     for blk in 0..n / 32 {
         let d = scales[blk % scales.len()];
         let m = scales[(blk + 1) % scales.len()];
@@ -720,6 +722,28 @@ fn blocks_decoded(kind: &str, bytes: &[u8]) -> Vec<f32> {
                     .map(move |q| d * KV[q as usize] as f32)
             })
             .collect(),
+        // The fifth bit of element i is bit i of the little-endian u32 before the nibbles.
+        "q5_0" | "q5_1" => {
+            let (bb, head) = if kind == "q5_0" { (22, 2) } else { (24, 4) };
+            bytes
+                .chunks_exact(bb)
+                .flat_map(|b| {
+                    let qh = u32::from_le_bytes(b[head..head + 4].try_into().unwrap());
+                    let (d, m) = (h(b, 0), if bb == 24 { h(b, 2) } else { 0.0 });
+                    nibbles(&b[head + 4..])
+                        .into_iter()
+                        .enumerate()
+                        .map(move |(i, q)| {
+                            let q = q as i32 + 16 * ((qh >> i) & 1) as i32;
+                            if bb == 22 {
+                                d * (q - 16) as f32
+                            } else {
+                                d * q as f32 + m
+                            }
+                        })
+                })
+                .collect()
+        }
         "q4_0" => bytes
             .chunks_exact(18)
             .flat_map(|b| {
@@ -739,7 +763,8 @@ fn blocks_decoded(kind: &str, bytes: &[u8]) -> Vec<f32> {
     }
 }
 
-/// The fused kernels read ggml blocks (`Q8_0`, `Q4_0`, `Q4_1`) in registers: bit for bit what
+/// The fused kernels read ggml blocks (`Q8_0`, `Q4_0`, `Q4_1`, `IQ4_NL`, `Q5_0`, `Q5_1`) in
+/// registers: bit for bit what
 /// decoding to `f32` and the same ISA's `f32` kernel give, against every other kind of side
 /// (blocks of each kind, halves, `f32`) on either side, for the scalar twin too; the
 /// self-comparison kernel agrees; non-finite and zero scales count as decoding gives them.
@@ -1145,6 +1170,18 @@ const ALL_KINDS: &[(
         256,
         |b| Elements::F8E5M2(b),
         |b| b.iter().map(|&x| e5m2_by_definition(x)).collect(),
+    ),
+    (
+        "q5_0",
+        176,
+        |b| Elements::Q5_0(b),
+        |b| blocks_decoded("q5_0", b),
+    ),
+    (
+        "q5_1",
+        192,
+        |b| Elements::Q5_1(b),
+        |b| blocks_decoded("q5_1", b),
     ),
     ("q4_k", 144, |b| Elements::Q4_K(b), q4_k_decoded),
     ("iq4_xs", 136, |b| Elements::IQ4_XS(b), iq4_xs_decoded),

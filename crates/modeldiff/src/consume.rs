@@ -670,10 +670,12 @@ mod tests {
                 .collect::<Vec<u8>>()
         };
         // Q4_K: d, dmin, packed scales and quants; IQ4_XS: d, scales and quants; IQ4_NL: d
-        // and nibbles.
+        // and nibbles; Q5_0: d, fifth bits and nibbles; Q5_1: d, m, fifth bits and nibbles.
         let q4_k = |seed: usize, d: f32| seeded(n / 256, &[d, d / 4.0], 140, seed);
         let iq4_xs = |seed: usize, d: f32| seeded(n / 256, &[d], 134, seed);
         let iq4_nl = |seed: usize, d: f32| seeded(n / 32, &[d], 16, seed);
+        let q5_0 = |seed: usize, d: f32| seeded(n / 32, &[d], 20, seed);
+        let q5_1 = |seed: usize, d: f32| seeded(n / 32, &[d, -16.0 * d], 20, seed);
         let a = gguf_model(&[
             ("q", 8, &[64, 96], q8_0(n, 0.01, qa)),
             ("same", 8, &[64, 96], q8_0(n, 0.02, qa)),
@@ -685,6 +687,8 @@ mod tests {
             ("iq", 23, &[256, 24], iq4_xs(3, 0.01)),
             ("iqmix", 23, &[256, 24], iq4_xs(3, 0.01)),
             ("nl", 20, &[64, 96], iq4_nl(5, 0.01)),
+            ("q5", 6, &[64, 96], q5_0(6, 0.01)),
+            ("q5mix", 7, &[64, 96], q5_1(7, 0.01)),
         ]);
         let b = gguf_model(&[
             ("q", 8, &[64, 96], q8_0(n, 0.011, qb)),
@@ -697,6 +701,8 @@ mod tests {
             ("iq", 23, &[256, 24], iq4_xs(4, 0.012)),
             ("iqmix", 12, &[256, 24], q4_k(2, 0.012)),
             ("nl", 8, &[64, 96], q8_0(n, 0.011, qb)),
+            ("q5", 6, &[64, 96], q5_0(8, 0.012)),
+            ("q5mix", 20, &[64, 96], iq4_nl(5, 0.01)),
         ]);
         for chunk in [256, 1024, 1 << 16] {
             let (p, of) = fused_agrees_with_two_pass(&a, &b, chunk, 0..256);
@@ -717,7 +723,7 @@ mod tests {
                 (by_name("same").mismatches(), by_name("same").len()),
                 (0, n as u64)
             );
-            for name in ["k", "kmix", "iq", "iqmix", "nl"] {
+            for name in ["k", "kmix", "iq", "iqmix", "nl", "q5", "q5mix"] {
                 assert!(by_name(name).max_abs() > 0.0, "{name}");
             }
             // The same values in three encodings: Q4_0, Q4_1 and Q8_0.

@@ -255,6 +255,8 @@ fn raw_elements(model: &Model, index: usize, range: Range<usize>) -> Option<Elem
             QuantType::Q4_K => bytes(range).map(Elements::Q4_K),
             QuantType::IQ4_XS => bytes(range).map(Elements::IQ4_XS),
             QuantType::IQ4_NL => bytes(range).map(Elements::IQ4_NL),
+            QuantType::Q5_0 => bytes(range).map(Elements::Q5_0),
+            QuantType::Q5_1 => bytes(range).map(Elements::Q5_1),
             _ => None,
         },
         _ => None,

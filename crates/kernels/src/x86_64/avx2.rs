@@ -7,7 +7,7 @@ use super::{by_kinds, prefetch_line, BestBlock, Partials, SubScales, BLOCK};
 use crate::convert::Kind;
 use crate::elements::{
     block_bytes, Elements, BF16, F16, F32, F8_E4M3, F8_E5M2, IQ4NL, IQ4_NL, IQ4_XS, Q4_0, Q4_1,
-    Q4_K, Q8_0, QBLOCK_ELEMS, QK_K, QK_SUB,
+    Q4_K, Q5_0, Q5_1, Q8_0, QBLOCK_ELEMS, QK_K, QK_SUB,
 };
 use crate::scalar;
 use crate::stats::DiffStats;
@@ -138,22 +138,36 @@ unsafe fn load<const K: u8>(p: *const u8, j: usize, t: &SubScales) -> __m256 {
                 _mm256_mul_ps(half_at(blk), x)
             }
             _ => {
-                // Q4_0 or Q4_1: elements r = j % 32 .. r + 8 are the low nibbles of nibble
-                // bytes r % 16 .. r % 16 + 8 when r < 16, else their high nibbles.
+                // Q4_0, Q4_1, Q5_0 or Q5_1: elements r = j % 32 .. r + 8 are the low nibbles
+                // of nibble bytes r % 16 .. r % 16 + 8 when r < 16, else their high nibbles;
+                // for Q5_*, bits r .. r + 8 of the `u32` before the nibbles are their fifth
+                // bits (lane k's shifted right k, to bit 4).
                 let blk = p.add(block_bytes(K) * (j / QBLOCK_ELEMS));
                 let r = j % QBLOCK_ELEMS;
-                let qs = blk.add(if K == Q4_0 { 2 } else { 4 } + r % 16);
-                let w = _mm256_cvtepu8_epi32(_mm_loadl_epi64(qs.cast()));
-                let nib = if r < 16 {
+                let head = match K {
+                    Q4_0 => 2,
+                    Q4_1 => 4,
+                    Q5_0 => 6,
+                    _ => 8,
+                };
+                let w = _mm256_cvtepu8_epi32(_mm_loadl_epi64(blk.add(head + r % 16).cast()));
+                let mut q = if r < 16 {
                     _mm256_and_si256(w, _mm256_set1_epi32(0x0f))
                 } else {
                     _mm256_srli_epi32::<4>(w)
                 };
-                if K == Q4_0 {
-                    let x = _mm256_cvtepi32_ps(_mm256_sub_epi32(nib, _mm256_set1_epi32(8)));
+                if K == Q5_0 || K == Q5_1 {
+                    let qh = blk.add(head - 4).cast::<u32>().read_unaligned();
+                    let bits = _mm256_set1_epi32(((qh >> r) << 4) as i32);
+                    let each = _mm256_srlv_epi32(bits, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                    q = _mm256_or_si256(q, _mm256_and_si256(each, _mm256_set1_epi32(0x10)));
+                }
+                if K == Q4_0 || K == Q5_0 {
+                    let zero = if K == Q4_0 { 8 } else { 16 };
+                    let x = _mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(zero)));
                     _mm256_mul_ps(x, half_at(blk))
                 } else {
-                    let x = _mm256_mul_ps(_mm256_cvtepi32_ps(nib), half_at(blk));
+                    let x = _mm256_mul_ps(_mm256_cvtepi32_ps(q), half_at(blk));
                     _mm256_add_ps(x, half_at(blk.add(2)))
                 }
             }
@@ -345,6 +359,8 @@ pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStat
         F8_E5M2 => run_self::<F8_E5M2>(x, offset, st),
         Q4_K => run_self::<Q4_K>(x, offset, st),
         IQ4_XS => run_self::<IQ4_XS>(x, offset, st),
+        Q5_0 => run_self::<Q5_0>(x, offset, st),
+        Q5_1 => run_self::<Q5_1>(x, offset, st),
         _ => run_self::<IQ4_NL>(x, offset, st),
     }
 }

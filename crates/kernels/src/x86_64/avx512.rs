@@ -7,7 +7,7 @@ use super::{by_kinds, prefetch_line, BestBlock, Partials, SubScales, BLOCK};
 use crate::convert::Kind;
 use crate::elements::{
     block_bytes, Elements, BF16, F16, F32, F8_E4M3, F8_E5M2, IQ4NL, IQ4_NL, IQ4_XS, Q4_0, Q4_1,
-    Q4_K, Q8_0, QBLOCK_ELEMS, QK_K, QK_SUB,
+    Q4_K, Q5_0, Q5_1, Q8_0, QBLOCK_ELEMS, QK_K, QK_SUB,
 };
 use crate::stats::DiffStats;
 
@@ -133,22 +133,38 @@ unsafe fn load<const K: u8>(lanes: __mmask16, p: *const u8, j: usize, t: &SubSca
                 _mm512_maskz_mul_ps(lanes, half_at(blk), x)
             }
             _ => {
-                // Q4_0 or Q4_1: the 16 nibble bytes hold elements 0..16 in their low nibbles
-                // (j a multiple of 32) and 16..32 in their high nibbles; the block is whole.
+                // Q4_0, Q4_1, Q5_0 or Q5_1: the 16 nibble bytes hold elements 0..16 in their
+                // low nibbles (j a multiple of 32) and 16..32 in their high nibbles; the block
+                // is whole. For Q5_*, bits j % 32 .. + 16 of the `u32` before the nibbles
+                // are the lanes' fifth bits: a lane mask as they stand. The quants are
+                // assembled as bytes (16 lanes per 128-bit op), then widened once.
                 let blk = p.add(block_bytes(K) * (j / QBLOCK_ELEMS));
-                let qs = blk.add(if K == Q4_0 { 2 } else { 4 });
-                let w = _mm512_cvtepu8_epi32(_mm_loadu_si128(qs.cast()));
-                let nib = if j.is_multiple_of(QBLOCK_ELEMS) {
-                    _mm512_and_si512(w, _mm512_set1_epi32(0x0f))
-                } else {
-                    _mm512_srli_epi32::<4>(w)
+                let head = match K {
+                    Q4_0 => 2,
+                    Q4_1 => 4,
+                    Q5_0 => 6,
+                    _ => 8,
                 };
+                let qs = _mm_loadu_si128(blk.add(head).cast());
+                let qs = if j.is_multiple_of(QBLOCK_ELEMS) {
+                    qs
+                } else {
+                    _mm_srli_epi16::<4>(qs)
+                };
+                let mut q = _mm_and_si128(qs, _mm_set1_epi8(0x0f));
+                if K == Q5_0 || K == Q5_1 {
+                    let qh = blk.add(head - 4).cast::<u32>().read_unaligned();
+                    let fifth = (qh >> (j % QBLOCK_ELEMS)) as __mmask16;
+                    q = _mm_mask_add_epi8(q, fifth, q, _mm_set1_epi8(0x10));
+                }
                 let d = half_at(blk);
-                if K == Q4_0 {
-                    let x = _mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8)));
+                if K == Q4_0 || K == Q5_0 {
+                    let zero = if K == Q4_0 { 8 } else { 16 };
+                    let q = _mm_sub_epi8(q, _mm_set1_epi8(zero));
+                    let x = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
                     _mm512_maskz_mul_ps(lanes, x, d)
                 } else {
-                    let x = _mm512_mul_ps(_mm512_cvtepi32_ps(nib), d);
+                    let x = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)), d);
                     _mm512_maskz_add_ps(lanes, x, half_at(blk.add(2)))
                 }
             }
@@ -358,6 +374,8 @@ pub(crate) unsafe fn accumulate_self(x: Elements, offset: u64, st: &mut DiffStat
         F8_E5M2 => run_self::<F8_E5M2>(x, offset, st),
         Q4_K => run_self::<Q4_K>(x, offset, st),
         IQ4_XS => run_self::<IQ4_XS>(x, offset, st),
+        Q5_0 => run_self::<Q5_0>(x, offset, st),
+        Q5_1 => run_self::<Q5_1>(x, offset, st),
         _ => run_self::<IQ4_NL>(x, offset, st),
     }
 }

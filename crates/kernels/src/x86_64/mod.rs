@@ -195,7 +195,7 @@ fn hsum<const L: usize>(mut v: [f64; L]) -> f64 {
 macro_rules! by_kinds {
     ($run:ident, $a:expr, $b:expr $(, $arg:expr)*) => {{
         use $crate::elements::{
-            BF16, F16, F32, F8_E4M3, F8_E5M2, IQ4_NL, IQ4_XS, Q4_0, Q4_1, Q4_K, Q8_0,
+            BF16, F16, F32, F8_E4M3, F8_E5M2, IQ4_NL, IQ4_XS, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q8_0,
         };
         let (a, b) = ($a, $b);
         match a.kind() {
@@ -209,6 +209,8 @@ macro_rules! by_kinds {
             F8_E5M2 => $crate::x86_64::by_kind_b!($run, F8_E5M2, a, b $(, $arg)*),
             Q4_K => $crate::x86_64::by_kind_b!($run, Q4_K, a, b $(, $arg)*),
             IQ4_XS => $crate::x86_64::by_kind_b!($run, IQ4_XS, a, b $(, $arg)*),
+            Q5_0 => $crate::x86_64::by_kind_b!($run, Q5_0, a, b $(, $arg)*),
+            Q5_1 => $crate::x86_64::by_kind_b!($run, Q5_1, a, b $(, $arg)*),
             _ => $crate::x86_64::by_kind_b!($run, IQ4_NL, a, b $(, $arg)*),
         }
     }};
@@ -228,6 +230,8 @@ macro_rules! by_kind_b {
             F8_E5M2 => $run::<$ka, F8_E5M2>($a, $b $(, $arg)*),
             Q4_K => $run::<$ka, Q4_K>($a, $b $(, $arg)*),
             IQ4_XS => $run::<$ka, IQ4_XS>($a, $b $(, $arg)*),
+            Q5_0 => $run::<$ka, Q5_0>($a, $b $(, $arg)*),
+            Q5_1 => $run::<$ka, Q5_1>($a, $b $(, $arg)*),
             _ => $run::<$ka, IQ4_NL>($a, $b $(, $arg)*),
         }
     };
