@@ -1,10 +1,11 @@
-//! Project automation: `cargo xtask ci | python | tidy | bench | fixtures | models | protos | man | release | fuzz | audit`.
+//! Project automation: `cargo xtask ci | aarch64 | python | tidy | bench | fixtures | models | protos | man | release | fuzz | audit`.
 //!
 //! Kept nearly dependency-free (only `serde_json`, for `cargo metadata`) so it builds in
 //! seconds on a fresh machine.
 
 #![forbid(unsafe_code)]
 
+mod aarch64;
 mod audit;
 mod fuzz;
 mod tidy;
@@ -16,8 +17,13 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci        fmt --check, clippy -D warnings, tidy, audit, all tests (hostile corpus included), docs
-            (-D warnings), examples, the engine and GGUF tests once per ISA this CPU has, then 30 s
-            of every fuzz target
+            (-D warnings), examples, the engine and GGUF tests once per ISA this CPU has, the
+            aarch64 stage, then 30 s of every fuzz target
+  aarch64   cross-compile for aarch64-unknown-linux-gnu: clippy on the kernels (NEON), the
+            kernels' and the engine's tests under qemu-aarch64, the release CLI; skipped with a
+            note when the
+            rustup target, gcc-aarch64-linux-gnu or qemu-user is missing (an error with
+            MODELDIFF_REQUIRE_AARCH64=1, as .ci/run sets)
   python [PYTEST ARGS]
             the Python package's tests: a fresh venv in target/python-venv, `pip install
             crates/python[ray]` and the test packages, the CLI (whose JSON the bindings must
@@ -46,6 +52,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("aarch64") => aarch64::run_stage(),
         Some("python") => python(&args[1..]),
         Some("tidy") => tidy::check(&root()).map_err(|problems| problems.join("\n")),
         Some("bench") => bench(&args[1..]),
@@ -146,6 +153,8 @@ fn ci() -> Result<(), String> {
                 .env("MODELDIFF_FORCE_ISA", &isa))?;
         }
     }
+    // NEON: linted, tested under qemu (kernels and engine), and the CLI built for aarch64.
+    aarch64::run_stage()?;
     // A short fuzz smoke of every target from its committed seeds (needs cargo-fuzz, which
     // .ci/run installs).
     fuzz::run(

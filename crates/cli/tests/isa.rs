@@ -28,7 +28,7 @@ fn a_bad_override_exits_2_naming_the_variable() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("modeldiff: "), "{err}");
     assert!(err.contains("MODELDIFF_FORCE_ISA=\"avx1024\""), "{err}");
-    assert!(err.contains("scalar, avx2, avx512"), "{err}");
+    assert!(err.contains("scalar, avx2, avx512, neon"), "{err}");
 }
 
 #[test]

@@ -23,6 +23,9 @@ pub enum Isa {
     Avx2,
     /// x86-64 AVX-512 F, BW and VL on top of [`Isa::Avx2`] (Skylake-SP, Zen 4 and later).
     Avx512,
+    /// aarch64 Advanced SIMD (NEON), part of every aarch64 CPU: `f32`, F16 and BF16 sides
+    /// (the other kinds of [`Elements`] run the scalar code).
+    Neon,
 }
 
 /// The selection: `UNSET`, or an index into [`Isa::ALL`].
@@ -33,16 +36,17 @@ static FORCED: AtomicU8 = AtomicU8::new(UNSET);
 const UNSET: u8 = u8::MAX;
 
 impl Isa {
-    /// Every implementation, best last.
-    pub const ALL: &'static [Isa] = &[Isa::Scalar, Isa::Avx2, Isa::Avx512];
+    /// Every implementation, best last among those of one architecture.
+    pub const ALL: &'static [Isa] = &[Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
 
-    /// Lower-case name (`scalar`, `avx2`, `avx512`), as accepted by [`Isa::parse`] and
+    /// Lower-case name (`scalar`, `avx2`, `avx512`, `neon`), as accepted by [`Isa::parse`] and
     /// `MODELDIFF_FORCE_ISA`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
         }
     }
 
@@ -53,7 +57,8 @@ impl Isa {
     /// use modeldiff_kernels::Isa;
     ///
     /// assert_eq!(Isa::parse("AVX2"), Ok(Isa::Avx2));
-    /// assert!(Isa::parse("neon2").unwrap_err().to_string().contains("scalar, avx2, avx512"));
+    /// let err = Isa::parse("neon2").unwrap_err();
+    /// assert!(err.to_string().contains("scalar, avx2, avx512, neon"));
     /// ```
     pub fn parse(name: &str) -> Result<Isa, IsaError> {
         let wanted = name.trim();
@@ -88,7 +93,10 @@ impl Isa {
                     && is_x86_feature_detected!("avx512bw")
                     && is_x86_feature_detected!("avx512vl")
             }
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            // Another architecture's implementation.
+            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
@@ -187,8 +195,8 @@ impl Isa {
     }
 
     /// Runs `f` in a function compiled with this implementation's target features, so that
-    /// the loops `f` inlines are vectorized for AVX2 or AVX-512 by the compiler. `Scalar` calls
-    /// `f` directly.
+    /// the loops `f` inlines are vectorized for AVX2 or AVX-512 by the compiler. `Scalar` and
+    /// `Neon` (whose features every aarch64 build already has) call `f` directly.
     ///
     /// This is the seam through which other crates' hot loops obey the one selection (the GGUF
     /// dequantizers of `modeldiff-formats` run through it).
@@ -304,6 +312,9 @@ pub(crate) fn accumulate(isa: Isa, a: &[f32], b: &[f32], offset: u64, st: &mut D
         // SAFETY: as above, avx512f, avx512bw, avx512vl (and the AVX2 set) were detected at
         // run time.
         Isa::Avx512 => unsafe { crate::x86_64::avx512::accumulate(a, b, offset, st) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: `isa.is_available()` was checked by the caller, which detected NEON.
+        Isa::Neon => unsafe { crate::aarch64::neon::accumulate(a, b, offset, st) },
         _ => scalar::accumulate(a, b, offset, st),
     }
 }
@@ -327,6 +338,9 @@ pub(crate) fn accumulate_elements(
         // SAFETY: as above, avx512f, avx512bw, avx512vl (and the AVX2 set) were detected at
         // run time.
         Isa::Avx512 => unsafe { crate::x86_64::avx512::accumulate_elements(a, b, offset, st) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: `isa.is_available()` was checked by the caller, which detected NEON.
+        Isa::Neon => unsafe { crate::aarch64::neon::accumulate_elements(a, b, offset, st) },
         _ => scalar::accumulate_elements(a, b, offset, st),
     }
 }
@@ -343,6 +357,9 @@ pub(crate) fn accumulate_self(isa: Isa, x: Elements, offset: u64, st: &mut DiffS
         // SAFETY: as above, avx512f, avx512bw, avx512vl (and the AVX2 set) were detected at
         // run time.
         Isa::Avx512 => unsafe { crate::x86_64::avx512::accumulate_self(x, offset, st) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: `isa.is_available()` was checked by the caller, which detected NEON.
+        Isa::Neon => unsafe { crate::aarch64::neon::accumulate_self(x, offset, st) },
         _ => scalar::accumulate_self(x, offset, st),
     }
 }

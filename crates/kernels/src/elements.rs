@@ -37,6 +37,7 @@ pub(crate) const Q5_1: u8 = 12;
 pub(crate) const E4M3_SCALE: f32 = f32::from_bits(0x7b80_0000);
 
 /// Bytes per element of the kinds that are not blocks.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the x86-64 prefetches
 pub(crate) const fn elem_bytes(k: u8) -> usize {
     match k {
         F32 => 4,
@@ -287,7 +288,7 @@ impl<'a> Elements<'a> {
     }
 
     /// Pointer to the first element's first byte, for the SIMD loads.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) fn as_ptr(&self) -> *const u8 {
         match self {
             Elements::F32(v) => v.as_ptr().cast(),

@@ -40,7 +40,7 @@ pub enum IsaError {
     },
 }
 
-/// `scalar, avx2, avx512`.
+/// `scalar, avx2, avx512, neon`.
 fn names(list: &[Isa]) -> String {
     let mut s = String::new();
     for (i, isa) in list.iter().enumerate() {

@@ -41,20 +41,25 @@
 //! - **One dispatcher.** The implementation ([`Isa`]) is chosen once per process from
 //!   `is_x86_feature_detected!`, never from compile-time `target-cpu`, so one binary runs
 //!   everywhere at full speed, and it is read on hot paths with one relaxed atomic load.
-//!   [`Isa::force`] or `MODELDIFF_FORCE_ISA=scalar|avx2|avx512` pins a choice; an unknown or
+//!   [`Isa::force`] or `MODELDIFF_FORCE_ISA=scalar|avx2|avx512|neon` pins a choice; an unknown or
 //!   unavailable one is an [`IsaError`] from [`Isa::try_selected`], never a silent fallback.
 //!   The same choice drives code outside this crate through [`Isa::vectorize`], which runs a
 //!   closure compiled with the implementation's target features: the GGUF dequantizers of
 //!   `modeldiff-formats` use it, so a forced `scalar` really runs scalar code everywhere and the
 //!   report's ISA is the one that ran. Every SIMD routine has a scalar twin it is tested
-//!   against. NEON is not written yet: aarch64 uses the scalar code.
+//!   against. On aarch64, [`Isa::Neon`] reads `f32`, F16 and BF16 sides in registers and
+//!   decodes the other kinds into stack buffers first.
 #![deny(missing_docs)]
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 pub mod convert;
 mod dispatch;
 mod elements;
 mod error;
 pub(crate) mod scalar;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod simd;
 mod stats;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;

@@ -68,7 +68,7 @@ fn by_super_blocks(a: Elements, b: Elements, offset: u64, st: &mut DiffStats) {
 }
 
 /// The values of `x` (`out.len()` of them) as `f32`.
-fn values(x: Elements, out: &mut [f32]) {
+pub(crate) fn values(x: Elements, out: &mut [f32]) {
     match x {
         Elements::Q4_K(v) => {
             for (blk, o) in v
@@ -95,7 +95,7 @@ fn values(x: Elements, out: &mut [f32]) {
 }
 
 /// Element `i` of `x` (any kind but `Q4_K` and `IQ4_XS`).
-fn value(x: Elements, i: usize) -> f32 {
+pub(crate) fn value(x: Elements, i: usize) -> f32 {
     match x {
         Elements::F32(v) => v[i],
         Elements::F16(v) => h(v, i),

@@ -12,7 +12,7 @@ fn a_bad_override_is_an_error_and_force_replaces_it() {
     assert_eq!(
         err.to_string(),
         "MODELDIFF_FORCE_ISA=\"avx1024\": unknown instruction set `avx1024`, \
-         expected one of: scalar, avx2, avx512"
+         expected one of: scalar, avx2, avx512, neon"
     );
     // Hot paths keep running, on the best implementation.
     assert_eq!(Isa::selected(), *Isa::available().last().unwrap());
