@@ -24,7 +24,7 @@ pub struct Report {
     pub metadata: Vec<crate::metadata::MetaChange>,
     /// Counts and model-wide numbers.
     pub summary: Summary,
-    /// The kernel implementation that computed the numbers (`avx512`, `avx2`, `scalar`).
+    /// The kernel implementation that computed the numbers (`avx512`, `avx2`, `neon`, `scalar`).
     pub isa: String,
 }
 
